@@ -1,0 +1,251 @@
+"""Leads and everything that happened with them: calls and texts both ways."""
+
+from django.db import models
+from django.db.models import Q
+
+from routing.models import Agent, LeadType, Office, TrackingNumber
+
+
+def _choices_check(field: str, choices: type[models.TextChoices], name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
+
+
+class LeadStatus(models.TextChoices):
+    NEW = "new", "New"  # we know of them; nobody has texted them yet
+    CONTACTED = "contacted", "Contacted"  # a text-back or an agent reached out
+    ENGAGED = "engaged", "In conversation"  # they texted us
+    CLOSED = "closed", "Closed"
+
+
+class DialStatus(models.TextChoices):
+    COMPLETED = "completed", "Completed"
+    ANSWERED = "answered", "Answered"
+    BUSY = "busy", "Busy"
+    NO_ANSWER = "no-answer", "No answer"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+class MissedReason(models.TextChoices):
+    NOT_MISSED = "", "—"
+    NO_ANSWER = "no_answer", "Agents did not answer"
+    AFTER_HOURS = "after_hours", "After hours"
+    NOBODY_ON_DUTY = "nobody_on_duty", "Nobody on duty"
+    NO_DIAL_OUTCOME = "no_dial_outcome", "Call ended before it reached an agent"
+
+
+class MessageDirection(models.TextChoices):
+    INBOUND = "in", "Inbound"
+    OUTBOUND = "out", "Outbound"
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"  # written, waiting for a worker (the outbox)
+    SENDING = "sending", "Sending"  # a worker holds it and is talking to the provider
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+    READ = "read", "Read"
+    RECEIVED = "received", "Received"  # inbound
+    CANCELED = "canceled", "Not sent"  # the gate or a text-back rule stopped it before sending
+
+
+class MessageKind(models.TextChoices):
+    INBOUND = "inbound", "From the lead"
+    TEXTBACK = "textback", "Missed-call text-back"
+    REPLY = "reply", "Agent reply"
+    OPT_OUT_CONFIRMATION = "opt_out_confirmation", "Opt-out confirmation"
+    OPT_IN_CONFIRMATION = "opt_in_confirmation", "Opt-in confirmation"
+    HELP_REPLY = "help_reply", "Help reply"
+
+
+class MessageSender(models.TextChoices):
+    LEAD = "lead", "Lead"
+    SYSTEM = "system", "System"
+    AGENT = "agent", "Agent"
+
+
+class Lead(models.Model):
+    Status = LeadStatus
+
+    phone = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=120, blank=True)
+    email = models.EmailField(blank=True)
+    lead_type = models.CharField(max_length=16, choices=LeadType.choices, default=LeadType.GENERAL)
+    source = models.CharField(max_length=80, blank=True)
+    office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="leads")
+    line = models.ForeignKey(
+        TrackingNumber, on_delete=models.PROTECT, related_name="leads", help_text="The line the lead first reached."
+    )
+    assigned_agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_activity_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-last_activity_at"]
+        indexes = [
+            models.Index(fields=["office", "-last_activity_at"]),
+            models.Index(fields=["assigned_agent", "-last_activity_at"]),
+        ]
+        constraints = [
+            _choices_check("status", LeadStatus, "lead_status_valid"),
+            _choices_check("lead_type", LeadType, "lead_type_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.phone
+
+
+class Call(models.Model):
+    DialStatus = DialStatus
+    MissedReason = MissedReason
+    MISSED_DIAL_STATUSES = {DialStatus.BUSY, DialStatus.NO_ANSWER, DialStatus.FAILED, DialStatus.CANCELED}
+
+    call_sid = models.CharField(max_length=34, unique=True)
+    line = models.ForeignKey(TrackingNumber, on_delete=models.PROTECT, related_name="calls")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="calls")
+    from_number = models.CharField(max_length=16)
+    dial_status = models.CharField(max_length=16, choices=DialStatus.choices, blank=True)
+    dial_call_sid = models.CharField(max_length=34, blank=True)
+    call_status = models.CharField(max_length=16, blank=True, help_text="Twilio's final CallStatus.")
+    missed = models.BooleanField(default=False)
+    missed_reason = models.CharField(max_length=16, choices=MissedReason.choices, blank=True)
+    rang_agents = models.ManyToManyField(Agent, blank=True, related_name="rung_calls")
+    answered_by = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="answered_calls")
+    dial_duration = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds the agent was connected.")
+    call_duration = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds the whole call lasted.")
+    recording_url = models.URLField(max_length=500, blank=True)
+    recording_duration = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["lead", "-created_at"]), models.Index(fields=["missed", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(dial_status="") | Q(dial_status__in=DialStatus.values), name="call_dial_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(missed_reason__in=MissedReason.values), name="call_missed_reason_valid"
+            ),
+            models.CheckConstraint(condition=Q(missed=False) | ~Q(missed_reason=""), name="call_missed_has_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return self.call_sid
+
+    @property
+    def answered(self) -> bool:
+        return self.dial_status in (self.DialStatus.COMPLETED, self.DialStatus.ANSWERED)
+
+
+class Message(models.Model):
+    Direction = MessageDirection
+
+    Status = MessageStatus
+
+    # How far a status is along the way, so a late callback never moves a message backwards.
+    STATUS_RANK = {
+        Status.QUEUED: 0, Status.SENDING: 1, Status.SENT: 2,
+        Status.DELIVERED: 3, Status.UNDELIVERED: 3, Status.FAILED: 3, Status.READ: 4,
+        Status.RECEIVED: 5, Status.CANCELED: 5,
+    }
+
+    Kind = MessageKind
+
+    Sender = MessageSender
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="messages")
+    line = models.ForeignKey(TrackingNumber, on_delete=models.PROTECT, related_name="messages")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    sender = models.CharField(max_length=8, choices=Sender.choices)
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    call = models.ForeignKey(Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    consent_event = models.ForeignKey(
+        "compliance.ConsentEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="messages",
+        help_text="The opt-out or opt-in this message confirms.",
+    )
+    body = models.TextField()
+    segments = models.PositiveSmallIntegerField(default=1)
+    num_media = models.PositiveSmallIntegerField(default=0)
+    media_urls = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    provider_sid = models.CharField(max_length=34, unique=True, null=True, blank=True)
+    error_code = models.CharField(max_length=8, blank=True)
+    error_message = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    sending_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["lead", "created_at"]),
+            # The outbox sweep's query: rows still waiting for a worker.
+            models.Index(fields=["status", "next_attempt_at"], name="message_outbox_idx",
+                         condition=Q(status__in=["queued", "sending"])),
+        ]
+        constraints = [
+            _choices_check("direction", MessageDirection, "message_direction_valid"),
+            _choices_check("status", MessageStatus, "message_status_valid"),
+            _choices_check("kind", MessageKind, "message_kind_valid"),
+            _choices_check("sender", MessageSender, "message_sender_valid"),
+            # One text-back per missed call, however often Twilio retries the webhook.
+            models.UniqueConstraint(fields=["call"], condition=Q(kind="textback"), name="message_one_textback_per_call"),
+            # At most one confirmation per opt-out or opt-in.
+            models.UniqueConstraint(fields=["consent_event"], name="message_one_confirmation_per_consent_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.get_kind_display()} to/from {self.lead}"
+
+    @property
+    def is_outbound(self) -> bool:
+        return self.direction == self.Direction.OUTBOUND
+
+
+class MessageStatusEvent(models.Model):
+    """Every status callback Twilio posted, once: a replay of (SID, status) is a no-op."""
+
+    provider_sid = models.CharField(max_length=34)
+    status = models.CharField(max_length=16)
+    error_code = models.CharField(max_length=8, blank=True)
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="status_events")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["provider_sid", "status"], name="status_event_once")]
+
+    def __str__(self) -> str:
+        return f"{self.provider_sid} {self.status}"
+
+
+class TextbackTemplate(models.Model):
+    """The words of the first text, per lead type; brokers edit them in admin."""
+
+    lead_type = models.CharField(max_length=16, choices=LeadType.choices, unique=True)
+    body = models.TextField(
+        help_text="Placeholders: {brokerage}, {listing}, {agent}, {office}. Keep it to one SMS segment "
+        "(160 plain characters) and keep the opt-out wording."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["lead_type"]
+        constraints = [_choices_check("lead_type", LeadType, "template_lead_type_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.get_lead_type_display()} text-back"

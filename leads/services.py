@@ -1,0 +1,521 @@
+"""Writes for the core loop: calls, leads, the outbox and Twilio's status reports.
+
+Each service runs in one transaction and publishes live events only after it commits. Twilio
+retries webhooks and may send two copies at once, so every service is idempotent: unique
+constraints on SIDs decide races, and rows are locked before they are read-then-written.
+"""
+
+import dataclasses
+import datetime as dt
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from compliance.gate import Purpose, gate_check
+from compliance.keywords import Keyword, keyword_classify
+from compliance.models import ConsentEvent, NumberProfile
+from compliance.services import consent_record, number_line_type_set
+from leads.models import Call, Lead, Message, MessageStatusEvent, TextbackTemplate
+from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
+from leads.textback import DEFAULT_TEMPLATES, segment_count, textback_render
+from routing.models import Agent, TrackingNumber
+from routing.selectors import agents_on_duty
+from routing.services import agent_next_in_turn
+from textback_site.events import publish_on_commit
+
+logger = logging.getLogger(__name__)
+
+_PURPOSE_BY_KIND = {
+    Message.Kind.TEXTBACK: Purpose.TEXTBACK,
+    Message.Kind.REPLY: Purpose.REPLY,
+    Message.Kind.OPT_OUT_CONFIRMATION: Purpose.OPT_OUT_CONFIRMATION,
+    Message.Kind.OPT_IN_CONFIRMATION: Purpose.OPT_IN_CONFIRMATION,
+    Message.Kind.HELP_REPLY: Purpose.HELP_REPLY,
+}
+_ANSWERED = [Call.DialStatus.COMPLETED, Call.DialStatus.ANSWERED]
+
+
+# --- live events ------------------------------------------------------------------------------
+
+
+def _lead_groups(lead: Lead) -> list[str]:
+    """Who hears about a lead: its thread, and its agent or, while unassigned, its office."""
+    owner = f"agent.{lead.assigned_agent_id}" if lead.assigned_agent_id else f"office.{lead.office_id}"
+    return [f"lead.{lead.pk}", owner]
+
+
+def _publish_lead_event(lead: Lead, event: dict) -> None:
+    for group in _lead_groups(lead):
+        publish_on_commit(group, {**event, "lead_id": lead.pk})
+
+
+def _publish_message(message: Message, event_type: str) -> None:
+    _publish_lead_event(
+        message.lead,
+        {"type": event_type, "message_id": message.pk, "status": message.status, "direction": message.direction},
+    )
+
+
+# --- leads ------------------------------------------------------------------------------------
+
+
+def _lead_locked(*, phone: str, line: TrackingNumber) -> tuple[Lead, bool]:
+    """Find or create the lead for a phone number and lock its row for this transaction."""
+    lead, created = Lead.objects.get_or_create(
+        phone=phone,
+        defaults={"office": line.office, "line": line, "lead_type": line.lead_type, "source": line.source},
+    )
+    lead = Lead.objects.select_for_update().select_related("assigned_agent__user", "office").get(pk=lead.pk)
+    if created:
+        _publish_lead_event(lead, {"type": "lead.created"})
+    return lead, created
+
+
+def _agent_available(agent: Agent | None) -> bool:
+    return agent is not None and agent.on_duty and agent.user.is_active
+
+
+def _lead_ensure_assigned(lead: Lead, now: dt.datetime) -> None:
+    """Repeat callers stay with their agent while that agent is on duty; otherwise next in turn."""
+    if _agent_available(lead.assigned_agent):
+        return
+    agent = agent_next_in_turn(office=lead.office)
+    if agent is None or agent.pk == lead.assigned_agent_id:
+        return
+    lead.assigned_agent, lead.assigned_at = agent, now
+    lead.save(update_fields=["assigned_agent", "assigned_at"])
+    _publish_lead_event(lead, {"type": "lead.assigned", "agent_id": agent.pk})
+
+
+def _lead_touch(lead: Lead, now: dt.datetime, status: str | None = None) -> None:
+    lead.last_activity_at = now
+    fields = ["last_activity_at"]
+    if status and lead.status != status:
+        lead.status = status
+        fields.append("status")
+    lead.save(update_fields=fields)
+
+
+# --- calls ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class IncomingCallPlan:
+    """What to do with a ringing call: ring these numbers, or go straight to voicemail."""
+
+    ring_numbers: list[str]
+    ring_seconds: int
+    missed_reason: str = ""
+
+
+def call_incoming(*, line: TrackingNumber, call_sid: str, from_number: str) -> IncomingCallPlan:
+    now = timezone.now()
+    with transaction.atomic():
+        lead, _ = _lead_locked(phone=from_number, line=line)
+        call, _ = Call.objects.get_or_create(
+            call_sid=call_sid, defaults={"line": line, "lead": lead, "from_number": from_number}
+        )
+        consent_record(
+            phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL,
+            source=ConsentEvent.Source.CALL, source_ref=call_sid,
+        )
+        _lead_touch(lead, now)
+        if not line.office.is_open(now):
+            missed_reason = Call.MissedReason.AFTER_HOURS
+            agents = []
+        else:
+            agents = [lead.assigned_agent] if _agent_available(lead.assigned_agent) else agents_on_duty(office=line.office)
+            missed_reason = "" if agents else Call.MissedReason.NOBODY_ON_DUTY
+        if agents:
+            call.rang_agents.set(agents)
+    if missed_reason:
+        missed_call_record(line=line, call_sid=call_sid, from_number=from_number, reason=missed_reason)
+    return IncomingCallPlan(ring_numbers=[a.phone for a in agents], ring_seconds=line.ring_seconds, missed_reason=missed_reason)
+
+
+def _call_locked(*, call_sid: str, line: TrackingNumber, lead: Lead, from_number: str) -> Call:
+    call, _ = Call.objects.get_or_create(call_sid=call_sid, defaults={"line": line, "lead": lead, "from_number": from_number})
+    return Call.objects.select_for_update().get(pk=call.pk)
+
+
+def missed_call_record(
+    *, line: TrackingNumber, call_sid: str, from_number: str, reason: str, dial_status: str = "", dial_call_sid: str = ""
+) -> Call:
+    """A call nobody answered: find or create the lead, route it, and queue the text-back."""
+    now = timezone.now()
+    with transaction.atomic():
+        lead, _ = _lead_locked(phone=from_number, line=line)
+        call = _call_locked(call_sid=call_sid, line=line, lead=lead, from_number=from_number)
+        if call.missed or call.answered:
+            return call  # a replay, or the backstop after dial-status already decided
+        call.missed, call.missed_reason = True, reason
+        call.dial_status = dial_status or call.dial_status
+        call.dial_call_sid = dial_call_sid or call.dial_call_sid
+        call.save()
+        consent_record(
+            phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL,
+            source=ConsentEvent.Source.CALL, source_ref=call_sid,
+        )
+        _lead_ensure_assigned(lead, now)
+        _lead_touch(lead, now)
+        _textback_queue(lead=lead, call=call, now=now)
+        _publish_lead_event(lead, {"type": "call.missed", "call_id": call.pk})
+    return call
+
+
+def call_answered_record(
+    *, line: TrackingNumber, call_sid: str, from_number: str, dial_status: str, dial_call_sid: str, dial_duration: int | None
+) -> Call:
+    """An agent picked up: a text-back still waiting for this caller would now be noise."""
+    now = timezone.now()
+    with transaction.atomic():
+        lead, _ = _lead_locked(phone=from_number, line=line)
+        call = _call_locked(call_sid=call_sid, line=line, lead=lead, from_number=from_number)
+        if call.answered or call.missed:
+            return call
+        call.dial_status, call.dial_call_sid, call.dial_duration = dial_status, dial_call_sid, dial_duration
+        rang = list(call.rang_agents.all())
+        if len(rang) == 1:
+            call.answered_by = rang[0]
+            if lead.assigned_agent_id is None:
+                lead.assigned_agent, lead.assigned_at = rang[0], now
+                lead.save(update_fields=["assigned_agent", "assigned_at"])
+        call.save()
+        _lead_touch(lead, now, Lead.Status.CONTACTED if lead.status == Lead.Status.NEW else None)
+        for message in lead.messages.select_for_update().filter(kind=Message.Kind.TEXTBACK, status=Message.Status.QUEUED):
+            _message_cancel(message, "The caller reached an agent before the text-back left.")
+        _publish_lead_event(lead, {"type": "call.answered", "call_id": call.pk})
+    return call
+
+
+def call_status_record(*, line: TrackingNumber, call_sid: str, from_number: str, call_status: str, duration: int | None) -> Call:
+    """Twilio's final word on a call; the backstop for a miss that dial-status never reported."""
+    with transaction.atomic():
+        lead, _ = _lead_locked(phone=from_number, line=line)
+        call = _call_locked(call_sid=call_sid, line=line, lead=lead, from_number=from_number)
+        if call.call_status != call_status or call.call_duration != duration:
+            call.call_status, call.call_duration = call_status, duration
+            if call_status in {"completed", "busy", "no-answer", "failed", "canceled"}:
+                call.ended_at = call.ended_at or timezone.now()
+            call.save(update_fields=["call_status", "call_duration", "ended_at"])
+        reached_nobody = call_status in {"completed", "busy", "no-answer", "failed", "canceled"} and not (
+            call.missed or call.answered
+        )
+    if reached_nobody:
+        return missed_call_record(line=line, call_sid=call_sid, from_number=from_number, reason=Call.MissedReason.NO_DIAL_OUTCOME)
+    return call
+
+
+def voicemail_record(*, call_sid: str, recording_url: str, duration: int | None) -> Call | None:
+    with transaction.atomic():
+        call = Call.objects.select_for_update().select_related("lead").filter(call_sid=call_sid).first()
+        if call is None or call.recording_url == recording_url:
+            return call
+        call.recording_url, call.recording_duration = recording_url, duration
+        call.save(update_fields=["recording_url", "recording_duration"])
+        _publish_lead_event(call.lead, {"type": "call.voicemail", "call_id": call.pk})
+    return call
+
+
+# --- the text-back ----------------------------------------------------------------------------
+
+
+def _textback_skip_reason(lead: Lead, now: dt.datetime) -> str:
+    window = dt.timedelta(hours=lead.office.textback_window_hours)
+    recent = lead.messages.filter(kind=Message.Kind.TEXTBACK, created_at__gte=now - window).exclude(
+        status=Message.Status.CANCELED
+    )
+    if recent.exists():
+        return f"Already texted back within {lead.office.textback_window_hours} h."
+    if lead.status == Lead.Status.ENGAGED:
+        return "The caller already has an open conversation."
+    return ""
+
+
+def _textback_queue(*, lead: Lead, call: Call, now: dt.datetime) -> Message | None:
+    if _textback_skip_reason(lead, now):
+        return None
+    line = call.line
+    template = TextbackTemplate.objects.filter(lead_type=line.lead_type).values_list("body", flat=True).first()
+    body = textback_render(
+        template=template or DEFAULT_TEMPLATES[line.lead_type],
+        brokerage=line.office.brokerage.name,
+        listing=line.listing,
+        agent=lead.assigned_agent.name if lead.assigned_agent else "",
+        office=line.office.name,
+    )
+    return _message_queue(lead=lead, line=line, kind=Message.Kind.TEXTBACK, body=body, call=call, now=now)
+
+
+# --- the outbox -------------------------------------------------------------------------------
+
+
+def _message_queue(
+    *, lead: Lead, line: TrackingNumber, kind: str, body: str, now: dt.datetime,
+    call: Call | None = None, agent: Agent | None = None, consent_event: ConsentEvent | None = None,
+) -> Message:
+    """Record an outbound text, then hand it to a worker once the transaction commits."""
+    message = Message.objects.create(
+        lead=lead, line=line, direction=Message.Direction.OUTBOUND, kind=kind,
+        sender=Message.Sender.AGENT if agent else Message.Sender.SYSTEM, agent=agent, call=call,
+        consent_event=consent_event, body=body, segments=segment_count(body),
+        status=Message.Status.QUEUED, queued_at=now, next_attempt_at=now,
+    )
+    transaction.on_commit(lambda: _enqueue_send(message.pk))
+    _publish_message(message, "message.created")
+    return message
+
+
+def _enqueue_send(message_id: int) -> None:
+    from leads.tasks import enqueue_message_send
+
+    try:
+        enqueue_message_send(message_id)
+    except Exception:
+        # The row is safe in the outbox; the sweep hands it to a worker when the broker is back.
+        logger.exception("could not enqueue message %s; the outbox sweep will retry", message_id)
+
+
+def _message_cancel(message: Message, reason: str) -> None:
+    message.status, message.error_message, message.next_attempt_at = Message.Status.CANCELED, reason[:255], None
+    message.save(update_fields=["status", "error_message", "next_attempt_at", "updated_at"])
+    _publish_message(message, "message.status")
+
+
+def _textback_overtaken(message: Message) -> str:
+    """Why a text-back should no longer go: the caller reached a human after the missed call."""
+    if message.kind != Message.Kind.TEXTBACK or message.call is None:
+        return ""
+    if message.lead.calls.filter(created_at__gte=message.call.created_at, dial_status__in=_ANSWERED).exists():
+        return "The caller reached an agent before the text-back left."
+    return ""
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(seconds=min(15 * 2 ** (attempts - 1), 15 * 60))
+
+
+def message_send(*, message_id: int) -> Message | None:
+    """Send one queued text: ask the gate, call the provider, record what happened.
+
+    Safe to run twice for the same message: only the run that moves it from queued to
+    sending talks to the provider.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update()
+            .select_related("lead__office", "line", "call")
+            .filter(pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED)
+            .first()
+        )
+        if message is None or (message.next_attempt_at and message.next_attempt_at > now):
+            return message
+        decision = gate_check(
+            phone=message.lead.phone, sender=message.line.sender,
+            purpose=_PURPOSE_BY_KIND[message.kind], consent_event_id=message.consent_event_id,
+        )
+        stop_reason = decision.reason if not decision.allowed else _textback_overtaken(message)
+        if stop_reason:
+            _message_cancel(message, stop_reason)
+            return message
+        message.status, message.sending_at = Message.Status.SENDING, now
+        message.attempts += 1
+        message.save(update_fields=["status", "sending_at", "attempts", "updated_at"])
+
+    try:
+        provider_sid = get_sms_backend().send(message)
+    except SmsSendError as error:
+        return _message_send_failed(message_id=message.pk, error=error)
+
+    with transaction.atomic():
+        message = Message.objects.select_for_update().select_related("lead", "line").get(pk=message.pk)
+        message.provider_sid = provider_sid
+        message.error_message = ""
+        _message_status_advance(message, Message.Status.SENT, timezone.now())
+        message.save()
+        # Twilio's status callbacks can arrive before we stored the SID; apply them now.
+        for event in MessageStatusEvent.objects.filter(provider_sid=provider_sid, message__isnull=True):
+            event.message = message
+            event.save(update_fields=["message"])
+            _message_status_apply(message, event.status, event.error_code, event.received_at)
+        if message.lead.status == Lead.Status.NEW:
+            _lead_touch(message.lead, message.sent_at, Lead.Status.CONTACTED)
+        _publish_message(message, "message.status")
+    return message
+
+
+def _message_send_failed(*, message_id: int, error: SmsSendError) -> Message:
+    now = timezone.now()
+    with transaction.atomic():
+        message = Message.objects.select_for_update().select_related("lead", "line").get(pk=message_id)
+        message.error_code = str(error.code or "")
+        message.error_message = error.reason[:255]
+        if error.permanent or message.attempts >= _max_attempts():
+            message.status, message.next_attempt_at = Message.Status.FAILED, None
+            _compliance_act_on_error(message, error.code)
+        else:
+            message.status, message.next_attempt_at = Message.Status.QUEUED, now + _backoff(message.attempts)
+        message.save()
+        _publish_message(message, "message.status")
+    return message
+
+
+def _max_attempts() -> int:
+    from django.conf import settings
+
+    return settings.OUTBOX_MAX_ATTEMPTS
+
+
+def _compliance_act_on_error(message: Message, code: int | str | None) -> None:
+    """Carrier verdicts that change what we may send to this number from now on."""
+    code = int(code) if code and str(code).isdigit() else None
+    if code == 21610:
+        consent_record(
+            phone=message.lead.phone, sender=message.line.sender, kind=ConsentEvent.Kind.OPT_OUT,
+            source=ConsentEvent.Source.CARRIER, source_ref=message.provider_sid or f"message:{message.pk}",
+        )
+    elif code == 30006:
+        number_line_type_set(phone=message.lead.phone, line_type=NumberProfile.LineType.LANDLINE, source="carrier error 30006")
+
+
+# --- status callbacks -------------------------------------------------------------------------
+
+
+def _message_status_advance(message: Message, status: str, at: dt.datetime) -> bool:
+    if Message.STATUS_RANK.get(status, -1) <= Message.STATUS_RANK[message.status]:
+        return False
+    message.status = status
+    if status == Message.Status.SENT:
+        message.sent_at = message.sent_at or at
+    elif status in (Message.Status.DELIVERED, Message.Status.READ):
+        message.sent_at = message.sent_at or at
+        message.delivered_at = message.delivered_at or at
+    message.next_attempt_at = None
+    return True
+
+
+def _message_status_apply(message: Message, status: str, error_code: str, at: dt.datetime) -> None:
+    if not _message_status_advance(message, status, at):
+        return
+    if error_code:
+        message.error_code = error_code
+        message.error_message = PERMANENT_ERROR_CODES.get(int(error_code), f"Twilio error {error_code}") if error_code.isdigit() else error_code
+    message.save()
+    if status in (Message.Status.FAILED, Message.Status.UNDELIVERED):
+        _compliance_act_on_error(message, error_code)
+
+
+def message_status_record(*, provider_sid: str, status: str, error_code: str) -> MessageStatusEvent | None:
+    """Record a status callback once; a replay of the same (SID, status) changes nothing."""
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                event = MessageStatusEvent.objects.create(provider_sid=provider_sid, status=status, error_code=error_code)
+        except IntegrityError:
+            return None
+        message = (
+            Message.objects.select_for_update().select_related("lead", "line")
+            .filter(provider_sid=provider_sid, direction=Message.Direction.OUTBOUND).first()
+        )
+        if message is None:
+            return event  # the worker has not stored the SID yet; it applies this when it does
+        event.message = message
+        event.save(update_fields=["message"])
+        before = message.status
+        _message_status_apply(message, status, error_code, now)
+        if message.status != before:
+            _publish_message(message, "message.status")
+    return event
+
+
+# --- inbound texts ----------------------------------------------------------------------------
+
+HELP_REPLY = "{brokerage}: real estate team texting about your inquiry. Help: {contact}. Msg & data rates may apply. Reply STOP to opt out."
+OPT_OUT_CONFIRMATION = "{brokerage}: you are unsubscribed and will get no more texts from this number. Reply START to resubscribe."
+OPT_IN_CONFIRMATION = "{brokerage}: you are resubscribed to texts from this number. Msg & data rates may apply. Reply STOP to opt out."
+
+
+def inbound_sms_record(
+    *, line: TrackingNumber, message_sid: str, from_number: str, body: str,
+    media_urls: list[str], opt_out_type: str = "",
+) -> Message:
+    """A text from a caller: compliance keywords first, then the thread."""
+    now = timezone.now()
+    with transaction.atomic():
+        existing = Message.objects.filter(provider_sid=message_sid).first()
+        if existing:
+            return existing
+        lead, _ = _lead_locked(phone=from_number, line=line)
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    lead=lead, line=line, direction=Message.Direction.INBOUND, kind=Message.Kind.INBOUND,
+                    sender=Message.Sender.LEAD, body=body, segments=segment_count(body) if body else 0,
+                    num_media=len(media_urls), media_urls=media_urls, status=Message.Status.RECEIVED,
+                    provider_sid=message_sid,
+                )
+        except IntegrityError:
+            return Message.objects.get(provider_sid=message_sid)  # a concurrent copy got there first
+        _publish_message(message, "message.created")
+        keyword = keyword_classify(body, opt_out_type)
+        brokerage = line.office.brokerage
+        common = {"phone": from_number, "sender": line.sender, "source_ref": message_sid, "raw_text": body}
+        if keyword is Keyword.OPT_OUT:
+            event, _ = consent_record(kind=ConsentEvent.Kind.OPT_OUT, source=ConsentEvent.Source.KEYWORD, **common)
+            for pending in lead.messages.select_for_update().filter(
+                direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED
+            ):
+                _message_cancel(pending, "Opted out: the number replied STOP.")
+            # With Advanced Opt-Out (OptOutType present) Twilio has already sent the confirmation.
+            if not opt_out_type:
+                _message_queue(
+                    lead=lead, line=line, kind=Message.Kind.OPT_OUT_CONFIRMATION, consent_event=event, now=now,
+                    body=OPT_OUT_CONFIRMATION.format(brokerage=brokerage.name),
+                )
+            _lead_touch(lead, now)
+        elif keyword is Keyword.OPT_IN:
+            event, _ = consent_record(kind=ConsentEvent.Kind.OPT_IN, source=ConsentEvent.Source.KEYWORD, **common)
+            if not opt_out_type:
+                _message_queue(
+                    lead=lead, line=line, kind=Message.Kind.OPT_IN_CONFIRMATION, consent_event=event, now=now,
+                    body=OPT_IN_CONFIRMATION.format(brokerage=brokerage.name),
+                )
+            _lead_touch(lead, now)
+        elif keyword is Keyword.HELP:
+            consent_record(kind=ConsentEvent.Kind.HELP, source=ConsentEvent.Source.KEYWORD, **common)
+            if not opt_out_type:
+                _message_queue(
+                    lead=lead, line=line, kind=Message.Kind.HELP_REPLY, now=now,
+                    body=HELP_REPLY.format(brokerage=brokerage.name, contact=brokerage.help_contact or line.number),
+                )
+            _lead_touch(lead, now)
+        else:
+            consent_record(kind=ConsentEvent.Kind.IMPLIED_TEXT, source=ConsentEvent.Source.TEXT, **common)
+            _lead_ensure_assigned(lead, now)
+            _lead_touch(lead, now, Lead.Status.ENGAGED)
+    return message
+
+
+# --- the sweep --------------------------------------------------------------------------------
+
+
+def outbox_due_ids(*, now: dt.datetime, stuck_after: dt.timedelta) -> list[int]:
+    """Outbound rows a worker should (re)try: due retries, and rows a crash or lost task left behind."""
+    with transaction.atomic():
+        stale_sending = Message.objects.select_for_update(skip_locked=True).filter(
+            status=Message.Status.SENDING, sending_at__lt=now - stuck_after
+        )
+        # A worker died between claiming a row and recording the result; the text may or may
+        # not have left. Twilio has no idempotency key for messages, so retrying is the choice
+        # that loses nothing (at worst the caller receives it twice after a crash).
+        stale_sending.update(status=Message.Status.QUEUED, next_attempt_at=now)
+        return list(
+            Message.objects.filter(status=Message.Status.QUEUED)
+            .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True))
+            .filter(Q(attempts__gt=0) | Q(queued_at__lt=now - stuck_after))
+            .values_list("pk", flat=True)[:1000]
+        )

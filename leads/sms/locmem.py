@@ -1,0 +1,17 @@
+import uuid
+
+from leads.sms import BaseSmsBackend, SmsSendError
+
+# What tests read: every text handed to the backend, in order.
+outbox: list[dict] = []
+# Tests put an SmsSendError here to make the next send fail the way Twilio would.
+failures: list[SmsSendError] = []
+
+
+class LocmemBackend(BaseSmsBackend):
+    def send(self, message) -> str:
+        if failures:
+            raise failures.pop(0)
+        sid = "SM" + uuid.uuid4().hex
+        outbox.append({"sid": sid, "to": message.lead.phone, "from": message.line.number, "body": message.body, "message_id": message.pk})
+        return sid

@@ -1,0 +1,31 @@
+from django.conf import settings
+from django.urls import reverse
+from twilio.base.exceptions import TwilioException, TwilioRestException
+
+from leads.sms import PERMANENT_ERROR_CODES, BaseSmsBackend, SmsSendError
+from textback_site.twilio_client import twilio_client
+
+
+class TwilioBackend(BaseSmsBackend):
+    """Sends through Twilio's REST API with the official SDK."""
+
+    def send(self, message) -> str:
+        line = message.line
+        sender = {"messaging_service_sid": line.messaging_service_sid} if line.messaging_service_sid else {"from_": line.number}
+        try:
+            created = twilio_client().messages.create(
+                to=message.lead.phone,
+                body=message.body,
+                status_callback=settings.PUBLIC_BASE_URL + reverse("twilio-sms-status"),
+                **sender,
+            )
+        except TwilioRestException as exc:
+            code = exc.code if isinstance(exc.code, int) else None
+            permanent = code in PERMANENT_ERROR_CODES or (400 <= (exc.status or 0) < 500 and exc.status != 429)
+            reason = PERMANENT_ERROR_CODES.get(code) or exc.msg or f"Twilio answered HTTP {exc.status}"
+            raise SmsSendError(reason, code=code, permanent=permanent) from exc
+        except TwilioException as exc:
+            raise SmsSendError(f"Twilio error: {exc}", permanent=False) from exc
+        except OSError as exc:  # connection refused, reset, timeout: Twilio unreachable for now
+            raise SmsSendError(f"Twilio unreachable: {exc}", permanent=False) from exc
+        return created.sid

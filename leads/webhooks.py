@@ -1,0 +1,170 @@
+"""Twilio's webhooks: check the signature, parse, call one service, answer fast."""
+
+import functools
+import logging
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, HttpResponseNotFound
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from leads import services
+from leads.forms import (
+    DialStatusForm, SmsIncomingForm, SmsStatusForm, VoiceIncomingForm, VoiceStatusForm, e164_or_none,
+)
+from leads.models import Call
+from routing.selectors import agents_on_duty, line_by_number
+
+logger = logging.getLogger(__name__)
+
+
+def twilio_signed(view):
+    """403 unless X-Twilio-Signature matches the URL Twilio called, rebuilt from PUBLIC_BASE_URL
+    (behind a proxy the request's own host and scheme are not what Twilio signed)."""
+
+    @csrf_exempt
+    @require_POST
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        signature = request.headers.get("X-Twilio-Signature", "")
+        url = settings.PUBLIC_BASE_URL + request.get_full_path()
+        if not signature or not RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, request.POST, signature):
+            logger.warning("rejected %s: bad or missing Twilio signature", request.path)
+            return HttpResponseForbidden("Invalid Twilio signature.", content_type="text/plain")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _bad_request(form) -> HttpResponse:
+    fields = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+    logger.warning("rejected webhook: %s", fields)
+    return HttpResponseBadRequest(f"Invalid webhook parameters: {fields}", content_type="text/plain")
+
+
+def _no_line(number: str) -> HttpResponse:
+    logger.warning("webhook for %s, which is not an active tracking line", number)
+    return HttpResponseNotFound(f"{number} is not an active tracking line.", content_type="text/plain")
+
+
+def _twiml(response) -> HttpResponse:
+    return HttpResponse(str(response), content_type="text/xml")
+
+
+def _voicemail(response: VoiceResponse, line) -> VoiceResponse:
+    status_url = settings.PUBLIC_BASE_URL + reverse("twilio-voice-status")
+    response.say(
+        f"Sorry we missed your call to {line.office.brokerage.name}. We are texting you right now. "
+        "You can also leave a message after the tone."
+    )
+    response.record(max_length=120, play_beep=True, action=status_url, recording_status_callback=status_url)
+    return response
+
+
+@twilio_signed
+def voice_incoming(request):
+    form = VoiceIncomingForm(request.POST)
+    if not form.is_valid():
+        return _bad_request(form)
+    data = form.cleaned_data
+    line = line_by_number(number=data["To"])
+    if line is None:
+        return _no_line(data["To"])
+    caller = e164_or_none(data["From"])
+    if caller is None:
+        # A withheld number cannot be texted back or kept as a lead; still put the call through.
+        ring_numbers, ring_seconds, missed = [a.phone for a in agents_on_duty(office=line.office)], line.ring_seconds, ""
+    else:
+        plan = services.call_incoming(line=line, call_sid=data["CallSid"], from_number=caller)
+        ring_numbers, ring_seconds, missed = plan.ring_numbers, plan.ring_seconds, plan.missed_reason
+    response = VoiceResponse()
+    if missed or not ring_numbers:
+        return _twiml(_voicemail(response, line))
+    dial = response.dial(
+        timeout=ring_seconds, action=settings.PUBLIC_BASE_URL + reverse("twilio-voice-dial-status"),
+        method="POST", answer_on_bridge=True,
+    )
+    for number in ring_numbers:
+        dial.number(number)
+    return _twiml(response)
+
+
+@twilio_signed
+def voice_dial_status(request):
+    form = DialStatusForm(request.POST)
+    if not form.is_valid():
+        return _bad_request(form)
+    data = form.cleaned_data
+    line = line_by_number(number=data["To"])
+    if line is None:
+        return _no_line(data["To"])
+    caller = e164_or_none(data["From"])
+    status = data["DialCallStatus"]
+    missed = status in Call.MISSED_DIAL_STATUSES
+    if caller is None:
+        logger.info("call %s from a withheld number ended %s; nothing to text", data["CallSid"], status)
+    elif missed:
+        services.missed_call_record(
+            line=line, call_sid=data["CallSid"], from_number=caller, reason=Call.MissedReason.NO_ANSWER,
+            dial_status=status, dial_call_sid=data["DialCallSid"],
+        )
+    else:
+        services.call_answered_record(
+            line=line, call_sid=data["CallSid"], from_number=caller, dial_status=status,
+            dial_call_sid=data["DialCallSid"], dial_duration=data["DialCallDuration"],
+        )
+    response = VoiceResponse()
+    if missed:
+        return _twiml(_voicemail(response, line))
+    response.hangup()
+    return _twiml(response)
+
+
+@twilio_signed
+def voice_status(request):
+    """Call status callbacks, and the voicemail recording when it is ready."""
+    form = VoiceStatusForm(request.POST)
+    if not form.is_valid():
+        return _bad_request(form)
+    data = form.cleaned_data
+    line = line_by_number(number=data["To"])
+    if line is None:
+        return _no_line(data["To"])
+    caller = e164_or_none(data["From"])
+    if data["RecordingUrl"]:
+        services.voicemail_record(call_sid=data["CallSid"], recording_url=data["RecordingUrl"], duration=data["RecordingDuration"])
+    if caller is not None:
+        services.call_status_record(
+            line=line, call_sid=data["CallSid"], from_number=caller, call_status=data["CallStatus"], duration=data["CallDuration"]
+        )
+    return _twiml(VoiceResponse())
+
+
+@twilio_signed
+def sms_incoming(request):
+    form = SmsIncomingForm(request.POST)
+    if not form.is_valid():
+        return _bad_request(form)
+    data = form.cleaned_data
+    line = line_by_number(number=data["To"])
+    if line is None:
+        return _no_line(data["To"])
+    services.inbound_sms_record(
+        line=line, message_sid=data["MessageSid"], from_number=data["From"], body=data["Body"],
+        media_urls=form.media_urls(request.POST), opt_out_type=data["OptOutType"],
+    )
+    return _twiml(MessagingResponse())
+
+
+@twilio_signed
+def sms_status(request):
+    form = SmsStatusForm(request.POST)
+    if not form.is_valid():
+        return _bad_request(form)
+    data = form.cleaned_data
+    services.message_status_record(provider_sid=data["MessageSid"], status=data["MessageStatus"], error_code=data["ErrorCode"])
+    return HttpResponse(status=204)

@@ -1,0 +1,170 @@
+"""Onboarding a brokerage from one JSON document (DESIGN.md's import format).
+
+Idempotent: offices are keyed by name, agents by email, lines by number, so running the same
+file twice changes nothing and running an edited file updates in place. Invalid input is
+rejected whole, before anything is written, with the path of the first bad field.
+"""
+
+import dataclasses
+import zoneinfo
+
+import phonenumbers
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from routing.models import Agent, Brokerage, LeadType, Office, TrackingNumber
+
+DEFAULT_BROKERAGE_NAME = "Textback Realty"
+
+
+class BrokerageImportError(ValueError):
+    """Raised with a message naming the bad field, e.g. offices[0].agents[1].phone."""
+
+
+@dataclasses.dataclass
+class ImportSummary:
+    offices: int = 0
+    agents: int = 0
+    lines: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.offices} offices, {self.agents} agents, {self.lines} lines"
+
+
+def _require(obj: dict, key: str, path: str, kind: type = str):
+    if not isinstance(obj, dict):
+        raise BrokerageImportError(f"{path}: expected an object")
+    if key not in obj:
+        raise BrokerageImportError(f"{path}.{key}: required")
+    value = obj[key]
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        raise BrokerageImportError(f"{path}.{key}: expected {kind.__name__}, got {type(value).__name__}")
+    if kind is str and not value.strip():
+        raise BrokerageImportError(f"{path}.{key}: must not be empty")
+    return value.strip() if kind is str else value
+
+
+def _e164(value, path: str) -> str:
+    if not isinstance(value, str):
+        raise BrokerageImportError(f"{path}: expected a phone number string")
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_possible_number(parsed):
+        raise BrokerageImportError(f"{path}: {value!r} is not a phone number in E.164 form such as +15555550100")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _validate(data) -> dict:
+    """Check everything and return a normalised copy; nothing is written until this passes."""
+    if not isinstance(data, dict):
+        raise BrokerageImportError("document: expected a JSON object with an 'offices' list")
+    offices = _require(data, "offices", "document", list)
+    if not offices:
+        raise BrokerageImportError("offices: list at least one office")
+    brokerage = data.get("brokerage", {})
+    if not isinstance(brokerage, dict):
+        raise BrokerageImportError("brokerage: expected an object")
+    out = {
+        "brokerage": {
+            "name": str(brokerage.get("name") or DEFAULT_BROKERAGE_NAME).strip(),
+            "help_contact": str(brokerage.get("help_contact") or "").strip(),
+        },
+        "offices": [],
+    }
+    seen_offices, seen_emails, seen_lines = set(), set(), set()
+    for i, office in enumerate(offices):
+        path = f"offices[{i}]"
+        name = _require(office, "name", path)
+        if name in seen_offices:
+            raise BrokerageImportError(f"{path}.name: {name!r} appears twice")
+        seen_offices.add(name)
+        tz = _require(office, "timezone", path)
+        try:
+            zoneinfo.ZoneInfo(tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise BrokerageImportError(f"{path}.timezone: {tz!r} is not an IANA time zone such as America/New_York") from None
+        escalation = office.get("escalation_minutes", 10)
+        if isinstance(escalation, bool) or not isinstance(escalation, int) or not 1 <= escalation <= 1440:
+            raise BrokerageImportError(f"{path}.escalation_minutes: expected a whole number of minutes from 1 to 1440")
+        agents, lines = [], []
+        for j, agent in enumerate(office.get("agents", [])):
+            apath = f"{path}.agents[{j}]"
+            email = _require(agent, "email", apath).lower()
+            try:
+                validate_email(email)
+            except ValidationError:
+                raise BrokerageImportError(f"{apath}.email: {email!r} is not an email address") from None
+            if email in seen_emails:
+                raise BrokerageImportError(f"{apath}.email: {email!r} appears twice")
+            seen_emails.add(email)
+            role = agent.get("role", "agent")
+            if role not in Agent.Role.values:
+                raise BrokerageImportError(f"{apath}.role: {role!r} is not one of {', '.join(Agent.Role.values)}")
+            weight = agent.get("weight", 1)
+            if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 100:
+                raise BrokerageImportError(f"{apath}.weight: expected a whole number from 1 to 100")
+            languages = agent.get("languages", ["en"])
+            if not isinstance(languages, list) or not all(isinstance(x, str) and x for x in languages):
+                raise BrokerageImportError(f"{apath}.languages: expected a list of language codes such as [\"en\", \"es\"]")
+            agents.append({
+                "email": email, "name": _require(agent, "name", apath), "phone": _e164(agent.get("phone"), f"{apath}.phone"),
+                "role": role, "weight": weight, "languages": languages,
+            })
+        for j, line in enumerate(office.get("lines", [])):
+            lpath = f"{path}.lines[{j}]"
+            number = _e164(line.get("number") if isinstance(line, dict) else None, f"{lpath}.number")
+            if number in seen_lines:
+                raise BrokerageImportError(f"{lpath}.number: {number} appears twice")
+            seen_lines.add(number)
+            lead_type = line.get("lead_type", "general")
+            if lead_type not in LeadType.values:
+                raise BrokerageImportError(f"{lpath}.lead_type: {lead_type!r} is not one of {', '.join(LeadType.values)}")
+            listing = line.get("listing") or ""
+            if not isinstance(listing, str):
+                raise BrokerageImportError(f"{lpath}.listing: expected text")
+            lines.append({"number": number, "source": _require(line, "source", lpath), "lead_type": lead_type, "listing": listing.strip()})
+        out["offices"].append({"name": name, "timezone": tz, "escalation_minutes": escalation, "agents": agents, "lines": lines})
+    return out
+
+
+def brokerage_import(data) -> ImportSummary:
+    """Validate the whole document, then create or update everything in one transaction."""
+    clean = _validate(data)
+    User = get_user_model()
+    summary = ImportSummary()
+    with transaction.atomic():
+        brokerage, _ = Brokerage.objects.get_or_create(name=clean["brokerage"]["name"])
+        if clean["brokerage"]["help_contact"] and brokerage.help_contact != clean["brokerage"]["help_contact"]:
+            brokerage.help_contact = clean["brokerage"]["help_contact"]
+            brokerage.save(update_fields=["help_contact"])
+        for office_data in clean["offices"]:
+            office, _ = Office.objects.update_or_create(
+                name=office_data["name"],
+                defaults={"brokerage": brokerage, "timezone": office_data["timezone"], "escalation_minutes": office_data["escalation_minutes"]},
+            )
+            summary.offices += 1
+            for a in office_data["agents"]:
+                user, _ = User.objects.get_or_create(username=a["email"], defaults={"email": a["email"]})
+                is_broker = a["role"] == Agent.Role.BROKER
+                first, _, last = a["name"].partition(" ")
+                if (user.email, user.first_name, user.last_name, user.is_staff, user.is_superuser) != (a["email"], first, last, is_broker, is_broker):
+                    user.email, user.first_name, user.last_name = a["email"], first, last
+                    # Brokers run the brokerage from Django admin.
+                    user.is_staff = user.is_superuser = is_broker
+                    user.save()
+                Agent.objects.update_or_create(
+                    user=user,
+                    defaults={"office": office, "name": a["name"], "phone": a["phone"], "role": a["role"], "weight": a["weight"], "languages": a["languages"]},
+                )
+                summary.agents += 1
+            for line in office_data["lines"]:
+                TrackingNumber.objects.update_or_create(
+                    number=line["number"],
+                    defaults={"office": office, "source": line["source"], "lead_type": line["lead_type"], "listing": line["listing"]},
+                )
+                summary.lines += 1
+    return summary

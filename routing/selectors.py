@@ -1,0 +1,16 @@
+"""Reads about lines and who can take a lead."""
+
+from routing.models import Agent, Office, TrackingNumber
+
+# Brokers manage; agents and team leaders take leads.
+LEAD_TAKING_ROLES = [Agent.Role.AGENT, Agent.Role.TEAM_LEADER]
+
+
+def line_by_number(*, number: str) -> TrackingNumber | None:
+    return TrackingNumber.objects.select_related("office__brokerage").filter(number=number, active=True).first()
+
+
+def agents_on_duty(*, office: Office) -> list[Agent]:
+    return list(
+        Agent.objects.filter(office=office, on_duty=True, role__in=LEAD_TAKING_ROLES, user__is_active=True).order_by("id")
+    )
