@@ -168,7 +168,9 @@ class LiveEvents:
 
     def __init__(self):
         self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
+        # A plain (not process-local "!") name: it is read straight from Redis, so each
+        # async_to_sync call may run on its own event loop.
+        self.channel = f"live-events-test-{uuid.uuid4().hex}"
 
     def join(self, *groups: str) -> "LiveEvents":
         for group in groups:

@@ -67,7 +67,7 @@ def _lead_locked(*, phone: str, line: TrackingNumber) -> tuple[Lead, bool]:
         phone=phone,
         defaults={"office": line.office, "line": line, "lead_type": line.lead_type, "source": line.source},
     )
-    lead = Lead.objects.select_for_update().select_related("assigned_agent__user", "office").get(pk=lead.pk)
+    lead = Lead.objects.select_for_update(of=("self",)).select_related("assigned_agent__user", "office").get(pk=lead.pk)
     if created:
         _publish_lead_event(lead, {"type": "lead.created"})
     return lead, created
@@ -210,7 +210,7 @@ def call_status_record(*, line: TrackingNumber, call_sid: str, from_number: str,
 
 def voicemail_record(*, call_sid: str, recording_url: str, duration: int | None) -> Call | None:
     with transaction.atomic():
-        call = Call.objects.select_for_update().select_related("lead").filter(call_sid=call_sid).first()
+        call = Call.objects.select_for_update(of=("self",)).select_related("lead").filter(call_sid=call_sid).first()
         if call is None or call.recording_url == recording_url:
             return call
         call.recording_url, call.recording_duration = recording_url, duration
@@ -306,7 +306,7 @@ def message_send(*, message_id: int) -> Message | None:
     now = timezone.now()
     with transaction.atomic():
         message = (
-            Message.objects.select_for_update()
+            Message.objects.select_for_update(of=("self",))
             .select_related("lead__office", "line", "call")
             .filter(pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED)
             .first()
@@ -331,7 +331,7 @@ def message_send(*, message_id: int) -> Message | None:
         return _message_send_failed(message_id=message.pk, error=error)
 
     with transaction.atomic():
-        message = Message.objects.select_for_update().select_related("lead", "line").get(pk=message.pk)
+        message = Message.objects.select_for_update(of=("self",)).select_related("lead", "line").get(pk=message.pk)
         message.provider_sid = provider_sid
         message.error_message = ""
         _message_status_advance(message, Message.Status.SENT, timezone.now())
@@ -350,7 +350,7 @@ def message_send(*, message_id: int) -> Message | None:
 def _message_send_failed(*, message_id: int, error: SmsSendError) -> Message:
     now = timezone.now()
     with transaction.atomic():
-        message = Message.objects.select_for_update().select_related("lead", "line").get(pk=message_id)
+        message = Message.objects.select_for_update(of=("self",)).select_related("lead", "line").get(pk=message_id)
         message.error_code = str(error.code or "")
         message.error_message = error.reason[:255]
         if error.permanent or message.attempts >= _max_attempts():
@@ -418,7 +418,7 @@ def message_status_record(*, provider_sid: str, status: str, error_code: str) ->
         except IntegrityError:
             return None
         message = (
-            Message.objects.select_for_update().select_related("lead", "line")
+            Message.objects.select_for_update(of=("self",)).select_related("lead", "line")
             .filter(provider_sid=provider_sid, direction=Message.Direction.OUTBOUND).first()
         )
         if message is None:
