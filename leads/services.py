@@ -77,21 +77,24 @@ def _agent_available(agent: Agent | None) -> bool:
     return agent is not None and agent.on_duty and agent.user.is_active
 
 
-def _lead_ensure_assigned(lead: Lead, now: dt.datetime) -> None:
-    """Repeat callers stay with their agent while that agent is on duty; otherwise next in turn."""
+def _lead_ensure_assigned(lead: Lead, now: dt.datetime) -> list[str]:
+    """Repeat callers stay with their agent while that agent is on duty; otherwise next in turn.
+
+    Returns the fields it changed, for the caller's single save.
+    """
     if _agent_available(lead.assigned_agent):
-        return
+        return []
     agent = agent_next_in_turn(office=lead.office)
     if agent is None or agent.pk == lead.assigned_agent_id:
-        return
+        return []
     lead.assigned_agent, lead.assigned_at = agent, now
-    lead.save(update_fields=["assigned_agent", "assigned_at"])
     _publish_lead_event(lead, {"type": "lead.assigned", "agent_id": agent.pk})
+    return ["assigned_agent", "assigned_at"]
 
 
-def _lead_touch(lead: Lead, now: dt.datetime, status: str | None = None) -> None:
+def _lead_touch(lead: Lead, now: dt.datetime, status: str | None = None, changed: list[str] = ()) -> None:
     lead.last_activity_at = now
-    fields = ["last_activity_at"]
+    fields = ["last_activity_at", *changed]
     if status and lead.status != status:
         lead.status = status
         fields.append("status")
@@ -153,14 +156,13 @@ def missed_call_record(
         call.missed, call.missed_reason = True, reason
         call.dial_status = dial_status or call.dial_status
         call.dial_call_sid = dial_call_sid or call.dial_call_sid
-        call.save()
+        call.save(update_fields=["missed", "missed_reason", "dial_status", "dial_call_sid"])
         consent_record(
             phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL,
             source=ConsentEvent.Source.CALL, source_ref=call_sid,
         )
-        _lead_ensure_assigned(lead, now)
-        _lead_touch(lead, now)
-        _textback_queue(lead=lead, call=call, now=now)
+        _lead_touch(lead, now, changed=_lead_ensure_assigned(lead, now))
+        _textback_queue(lead=lead, line=line, call=call, now=now)
         _publish_lead_event(lead, {"type": "call.missed", "call_id": call.pk})
     return call
 
@@ -176,14 +178,15 @@ def call_answered_record(
         if call.answered or call.missed:
             return call
         call.dial_status, call.dial_call_sid, call.dial_duration = dial_status, dial_call_sid, dial_duration
+        changed = []
         rang = list(call.rang_agents.all())
-        if len(rang) == 1:
+        if len(rang) == 1:  # with several phones ringing, Twilio does not say which one answered
             call.answered_by = rang[0]
             if lead.assigned_agent_id is None:
                 lead.assigned_agent, lead.assigned_at = rang[0], now
-                lead.save(update_fields=["assigned_agent", "assigned_at"])
+                changed = ["assigned_agent", "assigned_at"]
         call.save()
-        _lead_touch(lead, now, Lead.Status.CONTACTED if lead.status == Lead.Status.NEW else None)
+        _lead_touch(lead, now, Lead.Status.CONTACTED if lead.status == Lead.Status.NEW else None, changed=changed)
         for message in lead.messages.select_for_update().filter(kind=Message.Kind.TEXTBACK, status=Message.Status.QUEUED):
             _message_cancel(message, "The caller reached an agent before the text-back left.")
         _publish_lead_event(lead, {"type": "call.answered", "call_id": call.pk})
@@ -234,10 +237,9 @@ def _textback_skip_reason(lead: Lead, now: dt.datetime) -> str:
     return ""
 
 
-def _textback_queue(*, lead: Lead, call: Call, now: dt.datetime) -> Message | None:
+def _textback_queue(*, lead: Lead, line: TrackingNumber, call: Call, now: dt.datetime) -> Message | None:
     if _textback_skip_reason(lead, now):
         return None
-    line = call.line
     template = TextbackTemplate.objects.filter(lead_type=line.lead_type).values_list("body", flat=True).first()
     body = textback_render(
         template=template or DEFAULT_TEMPLATES[line.lead_type],
@@ -495,8 +497,7 @@ def inbound_sms_record(
             _lead_touch(lead, now)
         else:
             consent_record(kind=ConsentEvent.Kind.IMPLIED_TEXT, source=ConsentEvent.Source.TEXT, **common)
-            _lead_ensure_assigned(lead, now)
-            _lead_touch(lead, now, Lead.Status.ENGAGED)
+            _lead_touch(lead, now, Lead.Status.ENGAGED, changed=_lead_ensure_assigned(lead, now))
     return message
 
 

@@ -27,11 +27,11 @@ class BaseUrlHttpClient(TwilioHttpClient):
 
 @functools.cache
 def _client(account_sid: str, auth_token: str, base_url: str) -> Client:
-    http_client = None
-    if base_url != "https://api.twilio.com":
-        http_client = BaseUrlHttpClient(base_url, timeout=10, pool_connections=True, max_retries=0)
+    # A short timeout: a send that hangs holds a worker; the outbox retries it later instead.
+    if base_url == "https://api.twilio.com":
+        http_client = TwilioHttpClient(timeout=10)
     else:
-        http_client = TwilioHttpClient(timeout=10, pool_connections=True)
+        http_client = BaseUrlHttpClient(base_url, timeout=10)
     return Client(account_sid, auth_token, http_client=http_client)
 
 
