@@ -3,7 +3,7 @@
 from django.db import models
 from django.db.models import Q
 
-from routing.models import Agent, LeadType, Office, TrackingNumber
+from routing.models import E164_VALIDATOR, Agent, LeadType, Office, TrackingNumber
 
 
 def _choices_check(field: str, choices: type[models.TextChoices], name: str) -> models.CheckConstraint:
@@ -69,7 +69,7 @@ class MessageSender(models.TextChoices):
 class Lead(models.Model):
     Status = LeadStatus
 
-    phone = models.CharField(max_length=16, unique=True)
+    phone = models.CharField(max_length=16, unique=True, validators=[E164_VALIDATOR])
     name = models.CharField(max_length=120, blank=True)
     email = models.EmailField(blank=True)
     lead_type = models.CharField(max_length=16, choices=LeadType.choices, default=LeadType.GENERAL)
@@ -106,12 +106,12 @@ class Call(models.Model):
     MissedReason = MissedReason
     MISSED_DIAL_STATUSES = {DialStatus.BUSY, DialStatus.NO_ANSWER, DialStatus.FAILED, DialStatus.CANCELED}
 
-    call_sid = models.CharField(max_length=34, unique=True)
+    call_sid = models.CharField("Call SID", max_length=34, unique=True)
     line = models.ForeignKey(TrackingNumber, on_delete=models.PROTECT, related_name="calls")
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="calls")
     from_number = models.CharField(max_length=16)
     dial_status = models.CharField(max_length=16, choices=DialStatus.choices, blank=True)
-    dial_call_sid = models.CharField(max_length=34, blank=True)
+    dial_call_sid = models.CharField("dial call SID", max_length=34, blank=True)
     call_status = models.CharField(max_length=16, blank=True, help_text="Twilio's final CallStatus.")
     missed = models.BooleanField(default=False)
     missed_reason = models.CharField(max_length=16, choices=MissedReason.choices, blank=True)
@@ -177,7 +177,7 @@ class Message(models.Model):
     num_media = models.PositiveSmallIntegerField(default=0)
     media_urls = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices)
-    provider_sid = models.CharField(max_length=34, unique=True, null=True, blank=True)
+    provider_sid = models.CharField("provider SID", max_length=34, unique=True, null=True, blank=True)
     error_code = models.CharField(max_length=8, blank=True)
     error_message = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -219,7 +219,7 @@ class Message(models.Model):
 class MessageStatusEvent(models.Model):
     """Every status callback Twilio posted, once: a replay of (SID, status) is a no-op."""
 
-    provider_sid = models.CharField(max_length=34)
+    provider_sid = models.CharField("provider SID", max_length=34)
     status = models.CharField(max_length=16)
     error_code = models.CharField(max_length=8, blank=True)
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="status_events")
@@ -245,6 +245,7 @@ class TextbackTemplate(models.Model):
 
     class Meta:
         ordering = ["lead_type"]
+        verbose_name = "text-back template"
         constraints = [_choices_check("lead_type", LeadType, "template_lead_type_valid")]
 
     def __str__(self) -> str:

@@ -5,6 +5,8 @@ UCS-2 and 70 characters, doubling or tripling the cost and splitting the message
 characters are folded to their plain forms first.
 """
 
+import re
+
 from routing.models import LeadType
 
 GSM7_BASIC = set(
@@ -46,28 +48,42 @@ def gsm7_length(body: str) -> int:
     return sum(2 if ch in GSM7_EXTENDED else 1 for ch in body)
 
 
+# Placeholders are bare names in braces. They are filled by substitution, not str.format, so a
+# broker's stray brace or {listing.attr} can never crash the missed-call path.
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
 def textback_render(*, template: str, brokerage: str, listing: str, agent: str, office: str) -> str:
     """Fill the template; if the listing's address pushes it past one segment, shorten the address."""
     values = {"brokerage": brokerage, "listing": listing or "a home", "agent": agent or "an agent", "office": office}
-    body = plain_text(template.format(**values)).strip()
+    body = plain_text(_fill(template, values)).strip()
     overflow = gsm7_length(body) - SINGLE_SEGMENT_GSM7
     if overflow > 0 and listing and is_gsm7(body):
         keep = max(len(values["listing"]) - overflow - 1, 8)
         values["listing"] = values["listing"][:keep].rstrip() + "."
-        body = plain_text(template.format(**values)).strip()
+        body = plain_text(_fill(template, values)).strip()
     return body
 
 
 def template_problems(template: str) -> list[str]:
     """What a broker must fix before a template can be saved."""
-    try:
-        sample = textback_render(
-            template=template, brokerage="Longname Realty Group", listing="1234 Longstreet Ave", agent="Alexandra Smith", office="Downtown"
-        )
-    except (KeyError, IndexError, ValueError) as exc:
-        return [f"Unknown placeholder or stray brace ({exc}); use only {{{'}, {'.join(PLACEHOLDERS)}}}."]
-    problems = []
-    if "STOP" not in sample.upper():
+    allowed = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+    problems = [
+        f"Unknown placeholder {{{name}}}; use only {allowed}."
+        for name in sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(PLACEHOLDERS))
+    ]
+    if "{" in _PLACEHOLDER.sub("", template) or "}" in _PLACEHOLDER.sub("", template):
+        problems.append(f"A brace is not part of a placeholder; use only {allowed}.")
+    if problems:
+        return problems
+    sample = textback_render(
+        template=template, brokerage="Longname Realty Group", listing="1234 Longstreet Ave", agent="Alexandra Smith", office="Downtown"
+    )
+    if not re.search(r"\bSTOP\b", sample):
         problems.append("Say how to opt out, e.g. 'Reply STOP to opt out.'")
     if "{brokerage}" not in template:
         problems.append("Name the business: include {brokerage}.")

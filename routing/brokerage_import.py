@@ -3,9 +3,15 @@
 Idempotent: offices are keyed by name, agents by email, lines by number, so running the same
 file twice changes nothing and running an edited file updates in place. Invalid input is
 rejected whole, before anything is written, with the path of the first bad field.
+
+Beyond DESIGN.md's keys an office may carry "business_hours" ({"days": [0, 1, 2, 3, 4],
+"opens": "08:00", "closes": "20:00"}, 0 = Monday) and "textback_window_hours". Left out, they
+keep whatever the office has, so a broker's edits in admin survive a re-import.
 """
 
 import dataclasses
+import datetime as dt
+import re
 import zoneinfo
 
 import phonenumbers
@@ -15,6 +21,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from routing.models import Agent, Brokerage, LeadType, Office, TrackingNumber
+from routing.services import agent_user_access_sync
 
 DEFAULT_BROKERAGE_NAME = "Textback Realty"
 
@@ -58,6 +65,45 @@ def _e164(value, path: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _list(obj: dict, key: str, path: str) -> list:
+    value = obj.get(key, [])
+    if not isinstance(value, list):
+        raise BrokerageImportError(f"{path}.{key}: expected a list")
+    return value
+
+
+def _whole_number(obj: dict, key: str, path: str, low: int, high: int, unit: str):
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BrokerageImportError(f"{path}.{key}: expected a whole number of {unit} from {low} to {high}")
+    return value
+
+
+def _clock(hours: dict, key: str, path: str) -> dt.time:
+    value = _require(hours, key, path)
+    match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value)
+    if not match:
+        raise BrokerageImportError(f"{path}.{key}: {value!r} is not a time of day such as \"08:30\"")
+    return dt.time(int(match[1]), int(match[2]))
+
+
+def _business_hours(office: dict, path: str) -> dict:
+    """Optional; left out, an office keeps the hours it has (or gets the defaults when new)."""
+    if "business_hours" not in office:
+        return {}
+    hpath = f"{path}.business_hours"
+    hours = office["business_hours"]
+    if not isinstance(hours, dict):
+        raise BrokerageImportError(f"{hpath}: expected an object with days, opens and closes")
+    days = _require(hours, "days", hpath, list)
+    if not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 for d in days):
+        raise BrokerageImportError(f"{hpath}.days: list weekday numbers from 0 (Monday) to 6 (Sunday)")
+    opens, closes = _clock(hours, "opens", hpath), _clock(hours, "closes", hpath)
+    if opens >= closes:
+        raise BrokerageImportError(f"{hpath}.closes: must be later than opens")
+    return {"business_days": sorted(set(days)), "opens_at": opens, "closes_at": closes}
+
+
 def _validate(data) -> dict:
     """Check everything and return a normalised copy; nothing is written until this passes."""
     if not isinstance(data, dict):
@@ -87,11 +133,13 @@ def _validate(data) -> dict:
             zoneinfo.ZoneInfo(tz)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise BrokerageImportError(f"{path}.timezone: {tz!r} is not an IANA time zone such as America/New_York") from None
-        escalation = office.get("escalation_minutes", 10)
-        if isinstance(escalation, bool) or not isinstance(escalation, int) or not 1 <= escalation <= 1440:
-            raise BrokerageImportError(f"{path}.escalation_minutes: expected a whole number of minutes from 1 to 1440")
+        office_fields = {"timezone": tz, "escalation_minutes": 10, **_business_hours(office, path)}
+        if "escalation_minutes" in office:
+            office_fields["escalation_minutes"] = _whole_number(office, "escalation_minutes", path, 1, 24 * 60, "minutes")
+        if "textback_window_hours" in office:
+            office_fields["textback_window_hours"] = _whole_number(office, "textback_window_hours", path, 1, 24 * 30, "hours")
         agents, lines = [], []
-        for j, agent in enumerate(office.get("agents", [])):
+        for j, agent in enumerate(_list(office, "agents", path)):
             apath = f"{path}.agents[{j}]"
             email = _require(agent, "email", apath).lower()
             try:
@@ -114,7 +162,7 @@ def _validate(data) -> dict:
                 "email": email, "name": _require(agent, "name", apath), "phone": _e164(agent.get("phone"), f"{apath}.phone"),
                 "role": role, "weight": weight, "languages": languages,
             })
-        for j, line in enumerate(office.get("lines", [])):
+        for j, line in enumerate(_list(office, "lines", path)):
             lpath = f"{path}.lines[{j}]"
             number = _e164(line.get("number") if isinstance(line, dict) else None, f"{lpath}.number")
             if number in seen_lines:
@@ -127,7 +175,7 @@ def _validate(data) -> dict:
             if not isinstance(listing, str):
                 raise BrokerageImportError(f"{lpath}.listing: expected text")
             lines.append({"number": number, "source": _require(line, "source", lpath), "lead_type": lead_type, "listing": listing.strip()})
-        out["offices"].append({"name": name, "timezone": tz, "escalation_minutes": escalation, "agents": agents, "lines": lines})
+        out["offices"].append({"name": name, "fields": office_fields, "agents": agents, "lines": lines})
     return out
 
 
@@ -143,23 +191,20 @@ def brokerage_import(data) -> ImportSummary:
             brokerage.save(update_fields=["help_contact"])
         for office_data in clean["offices"]:
             office, _ = Office.objects.update_or_create(
-                name=office_data["name"],
-                defaults={"brokerage": brokerage, "timezone": office_data["timezone"], "escalation_minutes": office_data["escalation_minutes"]},
+                name=office_data["name"], defaults={"brokerage": brokerage, **office_data["fields"]}
             )
             summary.offices += 1
             for a in office_data["agents"]:
                 user, _ = User.objects.get_or_create(username=a["email"], defaults={"email": a["email"]})
-                is_broker = a["role"] == Agent.Role.BROKER
                 first, _, last = a["name"].partition(" ")
-                if (user.email, user.first_name, user.last_name, user.is_staff, user.is_superuser) != (a["email"], first, last, is_broker, is_broker):
+                if (user.email, user.first_name, user.last_name) != (a["email"], first, last):
                     user.email, user.first_name, user.last_name = a["email"], first, last
-                    # Brokers run the brokerage from Django admin.
-                    user.is_staff = user.is_superuser = is_broker
-                    user.save()
-                Agent.objects.update_or_create(
+                    user.save(update_fields=["email", "first_name", "last_name"])
+                agent, _ = Agent.objects.update_or_create(
                     user=user,
                     defaults={"office": office, "name": a["name"], "phone": a["phone"], "role": a["role"], "weight": a["weight"], "languages": a["languages"]},
                 )
+                agent_user_access_sync(agent)
                 summary.agents += 1
             for line in office_data["lines"]:
                 TrackingNumber.objects.update_or_create(

@@ -68,6 +68,7 @@ class Office(models.Model):
     )
 
     class Meta:
+        ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=models.Q(opens_at__lt=models.F("closes_at")), name="office_opens_before_close"),
         ]

@@ -27,3 +27,15 @@ def agent_next_in_turn(*, office: Office) -> Agent | None:
                 return agent
             turn -= agent.weight
     raise AssertionError("unreachable: turn is below the total weight")
+
+
+def agent_user_access_sync(agent: Agent) -> None:
+    """Brokers run the brokerage from Django admin; nobody else gets in there by being an agent.
+
+    Demoting a broker takes the access away again, so the role is the one place it is decided.
+    """
+    user = agent.user
+    is_broker = agent.role == Agent.Role.BROKER
+    if (user.is_staff, user.is_superuser) != (is_broker, is_broker):
+        user.is_staff = user.is_superuser = is_broker
+        user.save(update_fields=["is_staff", "is_superuser"])
