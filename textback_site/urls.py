@@ -18,5 +18,6 @@ twilio_urls = [
 urlpatterns = [
     path("twilio/", include(twilio_urls)),
     path("admin/", admin.site.urls),
+    path("simulator/", include("leads.simulator_urls")),
     path("", include("inbox.urls")),
 ]
