@@ -142,7 +142,7 @@ class CallAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["call_sid", "lead", "line", "from_number", "created_at", "ended_at"]}),
         ("Outcome", {"fields": [
-            "missed", "missed_reason", "dial_status", "dial_call_sid", "call_status",
+            "missed", "missed_reason", "textback_skipped", "dial_status", "dial_call_sid", "call_status",
             "rang_agents", "answered_by", "dial_duration", "call_duration",
         ]}),
         ("Voicemail", {"fields": ["recording", "recording_duration"]}),
@@ -151,7 +151,7 @@ class CallAdmin(admin.ModelAdmin):
     # "completed", and a broker who hears it may mark the call missed for the numbers.
     readonly_fields = [
         "call_sid", "lead", "line", "from_number", "created_at", "ended_at", "dial_status", "dial_call_sid",
-        "call_status", "rang_agents", "answered_by", "dial_duration", "call_duration", "recording", "recording_duration",
+        "textback_skipped", "call_status", "rang_agents", "answered_by", "dial_duration", "call_duration", "recording", "recording_duration",
     ]
 
     def has_add_permission(self, request):

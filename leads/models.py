@@ -115,6 +115,9 @@ class Call(models.Model):
     call_status = models.CharField(max_length=16, blank=True, help_text="Twilio's final CallStatus.")
     missed = models.BooleanField(default=False)
     missed_reason = models.CharField(max_length=16, choices=MissedReason.choices, blank=True)
+    textback_skipped = models.CharField(
+        max_length=120, blank=True, help_text="Why this missed call got no text-back, when it got none."
+    )
     rang_agents = models.ManyToManyField(Agent, blank=True, related_name="rung_calls")
     answered_by = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="answered_calls")
     dial_duration = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds the agent was connected.")

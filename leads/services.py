@@ -238,7 +238,10 @@ def _textback_skip_reason(lead: Lead, now: dt.datetime) -> str:
 
 
 def _textback_queue(*, lead: Lead, line: TrackingNumber, call: Call, now: dt.datetime) -> Message | None:
-    if _textback_skip_reason(lead, now):
+    skip_reason = _textback_skip_reason(lead, now)
+    if skip_reason:
+        call.textback_skipped = skip_reason
+        call.save(update_fields=["textback_skipped"])
         return None
     template = TextbackTemplate.objects.filter(lead_type=line.lead_type).values_list("body", flat=True).first()
     body = textback_render(

@@ -77,7 +77,8 @@ def voice_incoming(request):
     caller = e164_or_none(data["From"])
     if caller is None:
         # A withheld number cannot be texted back or kept as a lead; still put the call through.
-        ring_numbers, ring_seconds, missed = [a.phone for a in agents_on_duty(office=line.office)], line.ring_seconds, ""
+        agents = agents_on_duty(office=line.office) if line.office.is_open() else []
+        ring_numbers, ring_seconds, missed = [a.phone for a in agents], line.ring_seconds, ""
     else:
         plan = services.call_incoming(line=line, call_sid=data["CallSid"], from_number=caller)
         ring_numbers, ring_seconds, missed = plan.ring_numbers, plan.ring_seconds, plan.missed_reason

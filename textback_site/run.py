@@ -18,29 +18,29 @@ def main() -> int:
 
     from textback_site.embedded_redis import embedded_redis_needed, embedded_redis_start
 
-    children = []
+    redis_process = None
     if embedded_redis_needed():
         redis_process = embedded_redis_start(settings.EMBEDDED_REDIS_SOCKET)
-        if redis_process:
-            children.append(redis_process)
     python = sys.executable
-    children.append(subprocess.Popen([python, "manage.py", "qcluster"]))
-    children.append(
+    services = [
+        subprocess.Popen([python, "manage.py", "qcluster"]),
         subprocess.Popen(
             [python, "-m", "daphne", "-b", settings.HOST, "-p", str(settings.PORT), "textback_site.asgi:application"]
-        )
-    )
+        ),
+    ]
     print(f"Textback is running on http://{settings.HOST}:{settings.PORT}/  (Ctrl-C stops it)", flush=True)
 
     def stop(*_):
-        for child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        # Redis goes last: the worker needs it to hand back the tasks it was holding.
+        for group in (services, [redis_process] if redis_process else []):
+            for child in group:
+                if child.poll() is None:
+                    child.terminate()
+            for child in group:
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     try:

@@ -94,6 +94,9 @@ def test_it_texts_a_repeat_caller_once_within_the_window(brokerage, twilio, sms_
         twilio.missed_call()
     assert Call.objects.filter(missed=True).count() == 3
     assert len(sms_outbox) == 1
+    assert list(Call.objects.order_by("created_at", "id").values_list("textback_skipped", flat=True)) == [
+        "", "Already texted back within 24 h.", "Already texted back within 24 h."
+    ]
 
 
 def test_it_texts_again_after_the_window(brokerage, twilio, sms_outbox, django_capture_on_commit_callbacks):
@@ -111,6 +114,7 @@ def test_it_does_not_text_back_into_an_open_conversation(brokerage, twilio, sms_
         twilio.missed_call()
     assert Lead.objects.get().status == Lead.Status.ENGAGED
     assert sms_outbox == []
+    assert Call.objects.get().textback_skipped == "The caller already has an open conversation."
 
 
 def test_it_rings_a_repeat_callers_own_agent(brokerage, twilio, django_capture_on_commit_callbacks):
