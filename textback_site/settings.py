@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "django_q",
     "django_htmx",
     "template_partials",
+    "allauth",
+    "allauth.account",
     "routing",
     "compliance",
     "leads",
@@ -100,6 +102,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "textback_site.urls"
@@ -161,6 +164,13 @@ CHANNEL_LAYERS = {
     }
 }
 
+# Shared by every process, so allauth's login rate limits hold across several web servers.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if TESTING
+    else {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "textback"}
+}
+
 Q_CLUSTER = {
     "name": "textback-test" if TESTING else "textback",
     "workers": env_int("WORKERS", 4),
@@ -194,7 +204,22 @@ if TESTING:
     TWILIO_AUTH_TOKEN = "test-auth-token"
 
 # --- auth and pages ---------------------------------------------------------------------------
-LOGIN_URL = "admin:login"
+# People sign in with their email; accounts come from the brokerage import, never from sign-up.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "inbox.accounts.BrokerageAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SESSION_REMEMBER = None
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Textback <no-reply@textback.invalid>")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

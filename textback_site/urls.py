@@ -18,6 +18,7 @@ twilio_urls = [
 urlpatterns = [
     path("twilio/", include(twilio_urls)),
     path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
     path("simulator/", include("leads.simulator_urls")),
     path("", include("inbox.urls")),
 ]

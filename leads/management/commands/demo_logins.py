@@ -21,4 +21,4 @@ class Command(BaseCommand):
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
         for agent in agents:
             self.stdout.write(f"  {agent.get_role_display():<12} {agent.office.name:<10} {agent.user.email}")
-        self.stdout.write(f"\nPhone simulator: {base}/simulator/   Control room: {base}/admin/\n")
+        self.stdout.write(f"\nSign in: {base}/accounts/login/   Phone simulator: {base}/simulator/   Control room: {base}/admin/\n")
