@@ -62,15 +62,21 @@ def _publish_message(message: Message, event_type: str) -> None:
 
 
 def _lead_locked(*, phone: str, line: TrackingNumber) -> tuple[Lead, bool]:
-    """Find or create the lead for a phone number and lock its row for this transaction."""
-    lead, created = Lead.objects.get_or_create(
-        phone=phone,
-        defaults={"office": line.office, "line": line, "lead_type": line.lead_type, "source": line.source},
-    )
-    lead = Lead.objects.select_for_update(of=("self",)).select_related("assigned_agent__user", "office").get(pk=lead.pk)
-    if created:
-        _publish_lead_event(lead, {"type": "lead.created"})
-    return lead, created
+    """Find or create the lead for a phone number, its row locked for this transaction."""
+    locked = Lead.objects.select_for_update(of=("self",)).select_related("assigned_agent__user", "office")
+    lead = locked.filter(phone=phone).first()
+    if lead is not None:
+        return lead, False
+    try:
+        with transaction.atomic():
+            lead = Lead.objects.create(
+                phone=phone, office=line.office, line=line, lead_type=line.lead_type, source=line.source
+            )
+    except IntegrityError:
+        # Another request created this lead a moment ago; its insert settled the race.
+        return locked.get(phone=phone), False
+    _publish_lead_event(lead, {"type": "lead.created"})
+    return lead, True
 
 
 def _agent_available(agent: Agent | None) -> bool:
@@ -117,9 +123,7 @@ def call_incoming(*, line: TrackingNumber, call_sid: str, from_number: str) -> I
     now = timezone.now()
     with transaction.atomic():
         lead, _ = _lead_locked(phone=from_number, line=line)
-        call, _ = Call.objects.get_or_create(
-            call_sid=call_sid, defaults={"line": line, "lead": lead, "from_number": from_number}
-        )
+        call = _call_locked(call_sid=call_sid, line=line, lead=lead, from_number=from_number)
         consent_record(
             phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL,
             source=ConsentEvent.Source.CALL, source_ref=call_sid,
@@ -132,15 +136,22 @@ def call_incoming(*, line: TrackingNumber, call_sid: str, from_number: str) -> I
             agents = [lead.assigned_agent] if _agent_available(lead.assigned_agent) else agents_on_duty(office=line.office)
             missed_reason = "" if agents else Call.MissedReason.NOBODY_ON_DUTY
         if agents:
-            call.rang_agents.set(agents)
+            call.rang_agents.add(*agents)
     if missed_reason:
         missed_call_record(line=line, call_sid=call_sid, from_number=from_number, reason=missed_reason)
     return IncomingCallPlan(ring_numbers=[a.phone for a in agents], ring_seconds=line.ring_seconds, missed_reason=missed_reason)
 
 
 def _call_locked(*, call_sid: str, line: TrackingNumber, lead: Lead, from_number: str) -> Call:
-    call, _ = Call.objects.get_or_create(call_sid=call_sid, defaults={"line": line, "lead": lead, "from_number": from_number})
-    return Call.objects.select_for_update().get(pk=call.pk)
+    """The call row for a CallSid, created if this is the first we hear of it, and locked."""
+    call = Call.objects.select_for_update().filter(call_sid=call_sid).first()
+    if call is not None:
+        return call
+    try:
+        with transaction.atomic():
+            return Call.objects.create(call_sid=call_sid, line=line, lead=lead, from_number=from_number)
+    except IntegrityError:
+        return Call.objects.select_for_update().get(call_sid=call_sid)
 
 
 def missed_call_record(
