@@ -152,15 +152,17 @@ def sms_outbox():
 
 
 @pytest.fixture
-def run_on_commit(django_capture_on_commit_callbacks):
-    """Run on-commit work (task enqueue, live events) as the real commit would, inline."""
+def queued_textback(brokerage, sms_outbox):
+    """A missed call as the worker records it, its text-back in the outbox but not yet sent
+    (the transaction's on-commit work, which would hand it to a worker, is not run)."""
+    from leads.models import Message
+    from leads.services import missed_call_record
+    from routing.selectors import line_by_number
 
-    def run(action):
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            result = action()
-        return result, callbacks
-
-    return run
+    missed_call_record(line=line_by_number(number=DOWNTOWN_BUYER_LINE), call_sid=new_sid("CA"), from_number=CALLER, reason="no_answer")
+    message = Message.objects.get(kind=Message.Kind.TEXTBACK)
+    assert message.status == Message.Status.QUEUED and sms_outbox == []
+    return message
 
 
 class LiveEvents:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from compliance.selectors import consent_history
-from leads.models import Call, Lead, Message, MessageStatusEvent, TextbackTemplate
+from leads.models import Call, Lead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
 from leads.textback import (
     PLACEHOLDERS,
     SINGLE_SEGMENT_GSM7,
@@ -198,6 +198,18 @@ class MessageStatusEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["provider_sid"]
     list_select_related = ["message__lead"]
+    date_hierarchy = "received_at"
+    list_per_page = 100
+
+
+@admin.register(TwilioWebhook)
+class TwilioWebhookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Voice webhooks as Twilio delivered them; one still unprocessed here is retried by the sweep."""
+
+    list_display = ["received_at", "kind", "call_sid", "line", "processed_at", "attempts"]
+    list_filter = ["kind", ("processed_at", admin.EmptyFieldListFilter), "line__office"]
+    search_fields = ["call_sid", "dedupe_key"]
+    list_select_related = ["line"]
     date_hierarchy = "received_at"
     list_per_page = 100
 

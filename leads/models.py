@@ -253,3 +253,40 @@ class TextbackTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_lead_type_display()} text-back"
+
+
+class TwilioWebhookKind(models.TextChoices):
+    CALL_INCOMING = "call_incoming", "Incoming call"
+    DIAL_STATUS = "dial_status", "Dial outcome"
+    CALL_STATUS = "call_status", "Call status"
+
+
+class TwilioWebhook(models.Model):
+    """A voice webhook Twilio delivered, stored before we answer and processed by a worker.
+
+    Twilio needs a fast answer and retries; the caller's text must not be lost if a process dies.
+    Storing the request is one insert, which answers Twilio quickly and durably; the unique key
+    turns retries into no-ops; a worker applies the effects in the order calls happened.
+    """
+
+    Kind = TwilioWebhookKind
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    dedupe_key = models.CharField(max_length=300, unique=True)
+    call_sid = models.CharField("Call SID", max_length=34, db_index=True)
+    line = models.ForeignKey(TrackingNumber, on_delete=models.PROTECT, related_name="webhooks")
+    params = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["received_at"], name="webhook_pending_idx", condition=Q(processed_at__isnull=True)),
+        ]
+        constraints = [_choices_check("kind", TwilioWebhookKind, "webhook_kind_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.call_sid}"

@@ -1,7 +1,30 @@
 """Reads about leads, their calls and their texts."""
 
-from leads.models import Message
+import dataclasses
+import datetime as dt
+
+from leads.models import Call, Lead, Message
 from routing.models import Agent, TrackingNumber
+from routing.selectors import agent_available, agents_on_duty
+
+
+@dataclasses.dataclass(frozen=True)
+class RingPlan:
+    """Whose phones ring for an incoming call, or why nobody's do (then the call is missed)."""
+
+    agents: list[Agent]
+    missed_reason: str = ""
+
+
+def call_ring_plan(*, line: TrackingNumber, from_number: str | None, now: dt.datetime | None = None) -> RingPlan:
+    """After hours nobody rings; a known caller rings their own agent; anyone else the office."""
+    if not line.office.is_open(now):
+        return RingPlan(agents=[], missed_reason=Call.MissedReason.AFTER_HOURS)
+    lead = Lead.objects.select_related("assigned_agent__user").filter(phone=from_number).first() if from_number else None
+    if lead is not None and agent_available(lead.assigned_agent):
+        return RingPlan(agents=[lead.assigned_agent])
+    agents = agents_on_duty(office=line.office)
+    return RingPlan(agents=agents, missed_reason="" if agents else Call.MissedReason.NOBODY_ON_DUTY)
 
 
 def simulator_lines() -> list[TrackingNumber]:

@@ -5,23 +5,22 @@ retries webhooks and may send two copies at once, so every service is idempotent
 constraints on SIDs decide races, and rows are locked before they are read-then-written.
 """
 
-import dataclasses
 import datetime as dt
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from compliance.gate import Purpose, gate_check
 from compliance.keywords import Keyword, keyword_classify
 from compliance.models import ConsentEvent, NumberProfile
 from compliance.services import consent_record, number_line_type_set
-from leads.models import Call, Lead, Message, MessageStatusEvent, TextbackTemplate
+from leads.models import Call, Lead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
 from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
 from leads.textback import DEFAULT_TEMPLATES, segment_count, textback_render
 from routing.models import Agent, TrackingNumber
-from routing.selectors import agents_on_duty
+from routing.selectors import agent_available
 from routing.services import agent_next_in_turn
 from textback_site.events import publish_on_commit
 
@@ -79,16 +78,12 @@ def _lead_locked(*, phone: str, line: TrackingNumber) -> tuple[Lead, bool]:
     return lead, True
 
 
-def _agent_available(agent: Agent | None) -> bool:
-    return agent is not None and agent.on_duty and agent.user.is_active
-
-
 def _lead_ensure_assigned(lead: Lead, now: dt.datetime) -> list[str]:
     """Repeat callers stay with their agent while that agent is on duty; otherwise next in turn.
 
     Returns the fields it changed, for the caller's single save.
     """
-    if _agent_available(lead.assigned_agent):
+    if agent_available(lead.assigned_agent):
         return []
     agent = agent_next_in_turn(office=lead.office)
     if agent is None or agent.pk == lead.assigned_agent_id:
@@ -110,16 +105,10 @@ def _lead_touch(lead: Lead, now: dt.datetime, status: str | None = None, changed
 # --- calls ------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class IncomingCallPlan:
-    """What to do with a ringing call: ring these numbers, or go straight to voicemail."""
-
-    ring_numbers: list[str]
-    ring_seconds: int
-    missed_reason: str = ""
-
-
-def call_incoming(*, line: TrackingNumber, call_sid: str, from_number: str) -> IncomingCallPlan:
+def call_incoming_record(
+    *, line: TrackingNumber, call_sid: str, from_number: str, rang_agent_ids: list[int], missed_reason: str
+) -> Call:
+    """Record a call as it rang: who was rung, or why nobody was (then it is already missed)."""
     now = timezone.now()
     with transaction.atomic():
         lead, _ = _lead_locked(phone=from_number, line=line)
@@ -129,17 +118,11 @@ def call_incoming(*, line: TrackingNumber, call_sid: str, from_number: str) -> I
             source=ConsentEvent.Source.CALL, source_ref=call_sid,
         )
         _lead_touch(lead, now)
-        if not line.office.is_open(now):
-            missed_reason = Call.MissedReason.AFTER_HOURS
-            agents = []
-        else:
-            agents = [lead.assigned_agent] if _agent_available(lead.assigned_agent) else agents_on_duty(office=line.office)
-            missed_reason = "" if agents else Call.MissedReason.NOBODY_ON_DUTY
-        if agents:
-            call.rang_agents.add(*agents)
+        if rang_agent_ids:
+            call.rang_agents.add(*rang_agent_ids)
     if missed_reason:
-        missed_call_record(line=line, call_sid=call_sid, from_number=from_number, reason=missed_reason)
-    return IncomingCallPlan(ring_numbers=[a.phone for a in agents], ring_seconds=line.ring_seconds, missed_reason=missed_reason)
+        return missed_call_record(line=line, call_sid=call_sid, from_number=from_number, reason=missed_reason)
+    return call
 
 
 def _call_locked(*, call_sid: str, line: TrackingNumber, lead: Lead, from_number: str) -> Call:
@@ -515,7 +498,102 @@ def inbound_sms_record(
     return message
 
 
+# --- the voice webhook inbox -------------------------------------------------------------------
+
+
+def twilio_webhook_accept(*, kind: str, dedupe_key: str, line: TrackingNumber, call_sid: str, params: dict) -> None:
+    """Store a voice webhook (one insert) and hand it to a worker once it is committed.
+
+    A retry of the same webhook hits the unique key and changes nothing.
+    """
+    try:
+        with transaction.atomic():
+            webhook = TwilioWebhook.objects.create(kind=kind, dedupe_key=dedupe_key, line=line, call_sid=call_sid, params=params)
+    except IntegrityError:
+        return
+    transaction.on_commit(lambda: _enqueue_webhook(webhook.pk))
+
+
+def _enqueue_webhook(webhook_id: int) -> None:
+    from leads.tasks import enqueue_webhook_process
+
+    try:
+        enqueue_webhook_process(webhook_id)
+    except Exception:
+        logger.exception("could not enqueue webhook %s; the sweep will retry", webhook_id)
+
+
+def dial_outcome_record(
+    *, line: TrackingNumber, call_sid: str, from_number: str, dial_status: str, dial_call_sid: str, dial_duration: int | None
+) -> Call:
+    """Twilio's <Dial action>: busy, no-answer, failed and canceled are misses; the rest were answered."""
+    if dial_status in Call.MISSED_DIAL_STATUSES:
+        return missed_call_record(
+            line=line, call_sid=call_sid, from_number=from_number, reason=Call.MissedReason.NO_ANSWER,
+            dial_status=dial_status, dial_call_sid=dial_call_sid,
+        )
+    return call_answered_record(
+        line=line, call_sid=call_sid, from_number=from_number, dial_status=dial_status,
+        dial_call_sid=dial_call_sid, dial_duration=dial_duration,
+    )
+
+
+def call_progress_record(
+    *, line: TrackingNumber, call_sid: str, from_number: str, call_status: str, duration: int | None,
+    recording_url: str, recording_duration: int | None,
+) -> Call:
+    """A status callback, which may carry the voicemail recording (the <Record> action posts here)."""
+    if recording_url:
+        voicemail_record(call_sid=call_sid, recording_url=recording_url, duration=recording_duration)
+    return call_status_record(line=line, call_sid=call_sid, from_number=from_number, call_status=call_status, duration=duration)
+
+
+_WEBHOOK_HANDLERS = {
+    TwilioWebhook.Kind.CALL_INCOMING: call_incoming_record,
+    TwilioWebhook.Kind.DIAL_STATUS: dial_outcome_record,
+    TwilioWebhook.Kind.CALL_STATUS: call_progress_record,
+}
+
+
+def twilio_webhook_process(*, webhook_id: int) -> int:
+    """Apply every pending webhook of this webhook's call, oldest first, in one transaction.
+
+    In order, because the status callback's backstop ("ended without a dial outcome") must not
+    run before a dial outcome that arrived earlier; several workers may race for the same call,
+    and the row locks make the loser find nothing left to do.
+    """
+    call_sid = TwilioWebhook.objects.filter(pk=webhook_id).values_list("call_sid", flat=True).first()
+    if call_sid is None:
+        return 0
+    try:
+        with transaction.atomic():
+            pending = list(
+                TwilioWebhook.objects.select_for_update(of=("self",))
+                .select_related("line__office__brokerage")
+                .filter(call_sid=call_sid, processed_at__isnull=True)
+                .order_by("id")
+            )
+            for webhook in pending:
+                _WEBHOOK_HANDLERS[webhook.kind](line=webhook.line, **webhook.params)
+            TwilioWebhook.objects.filter(pk__in=[w.pk for w in pending]).update(processed_at=timezone.now())
+    except Exception as exc:
+        TwilioWebhook.objects.filter(call_sid=call_sid, processed_at__isnull=True).update(
+            attempts=F("attempts") + 1, last_error=repr(exc)[:2000]
+        )
+        raise
+    return len(pending)
+
+
 # --- the sweep --------------------------------------------------------------------------------
+
+
+def webhooks_stranded_ids(*, now: dt.datetime, stuck_after: dt.timedelta, max_attempts: int) -> list[int]:
+    """Voice webhooks still unprocessed after a while: a lost task, a crash, or a failure to retry."""
+    return list(
+        TwilioWebhook.objects.filter(processed_at__isnull=True, received_at__lt=now - stuck_after, attempts__lt=max_attempts)
+        .order_by("id")
+        .values_list("pk", flat=True)[:1000]
+    )
 
 
 def outbox_due_ids(*, now: dt.datetime, stuck_after: dt.timedelta) -> list[int]:

@@ -9,9 +9,10 @@ from django.utils import timezone
 from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
-from leads.services import message_send, outbox_due_ids
+from leads.services import message_send, outbox_due_ids, twilio_webhook_process, webhooks_stranded_ids
 
 SEND_TASK = "leads.tasks.message_send_task"
+WEBHOOK_TASK = "leads.tasks.webhook_process_task"
 
 
 @functools.cache
@@ -24,13 +25,25 @@ def enqueue_message_send(message_id: int) -> None:
     async_task(SEND_TASK, message_id, task_name=f"send-message-{message_id}", group="outbox", broker=_broker(os.getpid()))
 
 
+def enqueue_webhook_process(webhook_id: int) -> None:
+    async_task(WEBHOOK_TASK, webhook_id, task_name=f"webhook-{webhook_id}", group="webhooks", broker=_broker(os.getpid()))
+
+
 def message_send_task(message_id: int) -> None:
     message_send(message_id=message_id)
 
 
+def webhook_process_task(webhook_id: int) -> None:
+    twilio_webhook_process(webhook_id=webhook_id)
+
+
 def outbox_sweep_task() -> int:
-    """Every minute: hand due retries and stranded rows back to the workers."""
-    ids = outbox_due_ids(now=timezone.now(), stuck_after=dt.timedelta(seconds=settings.OUTBOX_STUCK_SECONDS))
-    for message_id in ids:
+    """Every minute: hand stranded voice webhooks, due retries and stranded texts back to the workers."""
+    now, stuck_after = timezone.now(), dt.timedelta(seconds=settings.OUTBOX_STUCK_SECONDS)
+    webhook_ids = webhooks_stranded_ids(now=now, stuck_after=stuck_after, max_attempts=settings.OUTBOX_MAX_ATTEMPTS)
+    for webhook_id in webhook_ids:
+        enqueue_webhook_process(webhook_id)
+    message_ids = outbox_due_ids(now=now, stuck_after=stuck_after)
+    for message_id in message_ids:
         enqueue_message_send(message_id)
-    return len(ids)
+    return len(webhook_ids) + len(message_ids)

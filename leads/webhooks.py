@@ -16,8 +16,9 @@ from leads import services
 from leads.forms import (
     DialStatusForm, SmsIncomingForm, SmsStatusForm, VoiceIncomingForm, VoiceStatusForm, e164_or_none,
 )
-from leads.models import Call
-from routing.selectors import agents_on_duty, line_by_number
+from leads.models import Call, TwilioWebhook
+from leads.selectors import call_ring_plan
+from routing.selectors import line_by_number
 
 logger = logging.getLogger(__name__)
 
@@ -75,22 +76,25 @@ def voice_incoming(request):
     if line is None:
         return _no_line(data["To"])
     caller = e164_or_none(data["From"])
-    if caller is None:
-        # A withheld number cannot be texted back or kept as a lead; still put the call through.
-        agents = agents_on_duty(office=line.office) if line.office.is_open() else []
-        ring_numbers, ring_seconds, missed = [a.phone for a in agents], line.ring_seconds, ""
-    else:
-        plan = services.call_incoming(line=line, call_sid=data["CallSid"], from_number=caller)
-        ring_numbers, ring_seconds, missed = plan.ring_numbers, plan.ring_seconds, plan.missed_reason
+    plan = call_ring_plan(line=line, from_number=caller)
+    if caller is not None:  # a withheld number cannot be texted back or kept as a lead
+        services.twilio_webhook_accept(
+            kind=TwilioWebhook.Kind.CALL_INCOMING, dedupe_key=f"incoming:{data['CallSid']}", line=line,
+            call_sid=data["CallSid"],
+            params={
+                "call_sid": data["CallSid"], "from_number": caller,
+                "rang_agent_ids": [a.pk for a in plan.agents], "missed_reason": plan.missed_reason,
+            },
+        )
     response = VoiceResponse()
-    if missed or not ring_numbers:
+    if not plan.agents:
         return _twiml(_voicemail(response, line))
     dial = response.dial(
-        timeout=ring_seconds, action=settings.PUBLIC_BASE_URL + reverse("twilio-voice-dial-status"),
+        timeout=line.ring_seconds, action=settings.PUBLIC_BASE_URL + reverse("twilio-voice-dial-status"),
         method="POST", answer_on_bridge=True,
     )
-    for number in ring_numbers:
-        dial.number(number)
+    for agent in plan.agents:
+        dial.number(agent.phone)
     return _twiml(response)
 
 
@@ -105,21 +109,18 @@ def voice_dial_status(request):
         return _no_line(data["To"])
     caller = e164_or_none(data["From"])
     status = data["DialCallStatus"]
-    missed = status in Call.MISSED_DIAL_STATUSES
     if caller is None:
         logger.info("call %s from a withheld number ended %s; nothing to text", data["CallSid"], status)
-    elif missed:
-        services.missed_call_record(
-            line=line, call_sid=data["CallSid"], from_number=caller, reason=Call.MissedReason.NO_ANSWER,
-            dial_status=status, dial_call_sid=data["DialCallSid"],
-        )
     else:
-        services.call_answered_record(
-            line=line, call_sid=data["CallSid"], from_number=caller, dial_status=status,
-            dial_call_sid=data["DialCallSid"], dial_duration=data["DialCallDuration"],
+        services.twilio_webhook_accept(
+            kind=TwilioWebhook.Kind.DIAL_STATUS, dedupe_key=f"dial:{data['CallSid']}", line=line, call_sid=data["CallSid"],
+            params={
+                "call_sid": data["CallSid"], "from_number": caller, "dial_status": status,
+                "dial_call_sid": data["DialCallSid"], "dial_duration": data["DialCallDuration"],
+            },
         )
     response = VoiceResponse()
-    if missed:
+    if status in Call.MISSED_DIAL_STATUSES:
         return _twiml(_voicemail(response, line))
     response.hangup()
     return _twiml(response)
@@ -136,11 +137,15 @@ def voice_status(request):
     if line is None:
         return _no_line(data["To"])
     caller = e164_or_none(data["From"])
-    if data["RecordingUrl"]:
-        services.voicemail_record(call_sid=data["CallSid"], recording_url=data["RecordingUrl"], duration=data["RecordingDuration"])
     if caller is not None:
-        services.call_status_record(
-            line=line, call_sid=data["CallSid"], from_number=caller, call_status=data["CallStatus"], duration=data["CallDuration"]
+        services.twilio_webhook_accept(
+            kind=TwilioWebhook.Kind.CALL_STATUS, line=line, call_sid=data["CallSid"],
+            dedupe_key=f"status:{data['CallSid']}:{data['CallStatus']}:{data['RecordingUrl']}",
+            params={
+                "call_sid": data["CallSid"], "from_number": caller, "call_status": data["CallStatus"],
+                "duration": data["CallDuration"], "recording_url": data["RecordingUrl"],
+                "recording_duration": data["RecordingDuration"],
+            },
         )
     return _twiml(VoiceResponse())
 

@@ -10,6 +10,11 @@ def line_by_number(*, number: str) -> TrackingNumber | None:
     return TrackingNumber.objects.select_related("office__brokerage").filter(number=number, active=True).first()
 
 
+def agent_available(agent: Agent | None) -> bool:
+    """Can this agent take a lead now? (A later issue adds hours, capacity and pauses.)"""
+    return agent is not None and agent.on_duty and agent.user.is_active
+
+
 def agents_on_duty(*, office: Office) -> list[Agent]:
     return list(
         Agent.objects.filter(office=office, on_duty=True, role__in=LEAD_TAKING_ROLES, user__is_active=True).order_by("id")

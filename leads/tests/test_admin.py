@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from compliance.models import ConsentEvent, NumberProfile
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE, new_sid
-from leads.models import Call, Lead, Message, MessageStatusEvent, TextbackTemplate
+from leads.models import Call, Lead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
 from routing.models import Agent, Office, TrackingNumber
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +52,10 @@ def lead_with_history(*, phone: str, line_number: str, agent_email: str) -> Simp
         sender=Message.Sender.LEAD, body="Is it still available?", status=Message.Status.RECEIVED, provider_sid=new_sid("SM"),
     )
     status_event = MessageStatusEvent.objects.create(provider_sid=textback.provider_sid, status="delivered", message=textback)
+    TwilioWebhook.objects.create(
+        kind=TwilioWebhook.Kind.DIAL_STATUS, dedupe_key=f"dial:{call.call_sid}", call_sid=call.call_sid, line=call.line,
+        params={"call_sid": call.call_sid, "dial_status": "no-answer"}, processed_at=call.created_at,
+    )
     profile = NumberProfile.objects.create(phone=phone, line_type=NumberProfile.LineType.MOBILE, source="lookup")
     return SimpleNamespace(
         lead=lead, call=call, consent=consent, textback=textback, reply=reply, status_event=status_event, profile=profile

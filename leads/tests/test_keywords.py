@@ -25,11 +25,8 @@ def test_it_does_not_treat_stop_inside_a_sentence_as_a_keyword(brokerage, twilio
     assert Lead.objects.get().status == Lead.Status.ENGAGED
 
 
-def test_it_sends_nothing_when_stop_arrives_while_the_textback_is_queued(brokerage, twilio, sms_outbox, django_capture_on_commit_callbacks):
-    # The missed call queues its text-back; the worker has not picked it up yet.
-    twilio.missed_call()
-    textback = Message.objects.get(kind=Message.Kind.TEXTBACK)
-    assert textback.status == Message.Status.QUEUED
+def test_it_sends_nothing_when_stop_arrives_while_the_textback_is_queued(queued_textback, twilio, sms_outbox, django_capture_on_commit_callbacks):
+    textback = queued_textback
     with django_capture_on_commit_callbacks(execute=True):
         twilio.sms("STOP")
     textback.refresh_from_db()
@@ -39,9 +36,8 @@ def test_it_sends_nothing_when_stop_arrives_while_the_textback_is_queued(brokera
     assert [m["body"] for m in sms_outbox if "unsubscribed" not in m["body"]] == []
 
 
-def test_the_gate_blocks_at_send_time_even_if_the_row_was_queued_before_the_opt_out(brokerage, twilio, sms_outbox):
-    twilio.missed_call()
-    textback = Message.objects.get(kind=Message.Kind.TEXTBACK)
+def test_the_gate_blocks_at_send_time_even_if_the_row_was_queued_before_the_opt_out(queued_textback, sms_outbox):
+    textback = queued_textback
     ConsentEvent.objects.create(phone=CALLER, sender=DOWNTOWN_BUYER_LINE, kind="opt_out", source="agent")
     message_send(message_id=textback.pk)
     textback.refresh_from_db()

@@ -15,15 +15,6 @@ from leads.tasks import outbox_sweep_task
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def queued_textback(brokerage, twilio, sms_outbox):
-    """A missed call's text-back written to the outbox, its worker task not yet run."""
-    twilio.missed_call()
-    message = Message.objects.get(kind=Message.Kind.TEXTBACK)
-    assert message.status == Message.Status.QUEUED and sms_outbox == []
-    return message
-
-
 def test_it_writes_the_row_before_calling_the_provider(queued_textback, sms_outbox):
     assert queued_textback.queued_at is not None and queued_textback.provider_sid is None
     message_send(message_id=queued_textback.pk)

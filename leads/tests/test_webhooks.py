@@ -48,6 +48,7 @@ def test_it_is_idempotent_under_replayed_webhooks(brokerage, twilio, sms_outbox,
             assert twilio.dial_status(call_sid=call_sid).status_code == 200
         for _ in range(3):
             twilio.call_status(call_sid=call_sid)
+    with django_capture_on_commit_callbacks(execute=True):
         for _ in range(3):
             twilio.sms("Is it still for sale?", message_sid=message_sid)
     assert Lead.objects.count() == 1 and Call.objects.count() == 1
@@ -125,13 +126,9 @@ def test_it_rings_a_repeat_callers_own_agent(brokerage, twilio, django_capture_o
     assert body.count("<Number>") == 1 and f"<Number>{agent.phone}</Number>" in body
 
 
-def test_it_cancels_the_textback_when_the_caller_reaches_an_agent_first(brokerage, twilio, sms_outbox, django_capture_on_commit_callbacks):
+def test_it_cancels_the_textback_when_the_caller_reaches_an_agent_first(queued_textback, twilio, sms_outbox, django_capture_on_commit_callbacks):
     # The missed call's text is queued but not yet sent (its task has not run) ...
-    first = new_sid("CA")
-    twilio.incoming_call(call_sid=first)
-    twilio.dial_status(call_sid=first)
-    textback = Message.objects.get(kind=Message.Kind.TEXTBACK)
-    assert textback.status == Message.Status.QUEUED
+    textback = queued_textback
     # ... when the caller rings again and an agent picks up.
     second = new_sid("CA")
     with django_capture_on_commit_callbacks(execute=True):
