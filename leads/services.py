@@ -5,6 +5,7 @@ retries webhooks and may send two copies at once, so every service is idempotent
 constraints on SIDs decide races, and rows are locked before they are read-then-written.
 """
 
+import contextvars
 import datetime as dt
 import logging
 
@@ -267,7 +268,15 @@ def _message_queue(
     return message
 
 
+# Set while a worker applies voice webhooks: a text-back that work queues is sent by that same
+# worker right after the commit, sparing the speed-to-lead path a second trip through the queue.
+_send_in_this_worker: contextvars.ContextVar[bool] = contextvars.ContextVar("send_in_this_worker", default=False)
+
+
 def _enqueue_send(message_id: int) -> None:
+    if _send_in_this_worker.get():
+        message_send(message_id=message_id)
+        return
     from leads.tasks import enqueue_message_send
 
     try:
@@ -501,17 +510,22 @@ def inbound_sms_record(
 # --- the voice webhook inbox -------------------------------------------------------------------
 
 
-def twilio_webhook_accept(*, kind: str, dedupe_key: str, line: TrackingNumber, call_sid: str, params: dict) -> None:
-    """Store a voice webhook (one insert) and hand it to a worker once it is committed.
+def twilio_webhook_accept(
+    *, kind: str, dedupe_key: str, line: TrackingNumber, call_sid: str, params: dict, urgent: bool = True
+) -> None:
+    """Store a voice webhook (one insert) and, if `urgent`, hand it to a worker once committed.
 
-    A retry of the same webhook hits the unique key and changes nothing.
+    A retry of the same webhook hits the unique key and changes nothing. A webhook that is not
+    urgent (a call that is still ringing) is applied with the next webhook of its call, which
+    Twilio always sends, or by the sweep.
     """
     try:
         with transaction.atomic():
             webhook = TwilioWebhook.objects.create(kind=kind, dedupe_key=dedupe_key, line=line, call_sid=call_sid, params=params)
     except IntegrityError:
         return
-    transaction.on_commit(lambda: _enqueue_webhook(webhook.pk))
+    if urgent:
+        transaction.on_commit(lambda: _enqueue_webhook(webhook.pk))
 
 
 def _enqueue_webhook(webhook_id: int) -> None:
@@ -565,6 +579,7 @@ def twilio_webhook_process(*, webhook_id: int) -> int:
     call_sid = TwilioWebhook.objects.filter(pk=webhook_id).values_list("call_sid", flat=True).first()
     if call_sid is None:
         return 0
+    token = _send_in_this_worker.set(True)
     try:
         with transaction.atomic():
             pending = list(
@@ -581,6 +596,8 @@ def twilio_webhook_process(*, webhook_id: int) -> int:
             attempts=F("attempts") + 1, last_error=repr(exc)[:2000]
         )
         raise
+    finally:
+        _send_in_this_worker.reset(token)
     return len(pending)
 
 

@@ -85,6 +85,7 @@ def voice_incoming(request):
                 "call_sid": data["CallSid"], "from_number": caller,
                 "rang_agent_ids": [a.pk for a in plan.agents], "missed_reason": plan.missed_reason,
             },
+            urgent=bool(plan.missed_reason),  # a miss before any ring is texted now; a ring waits for its outcome
         )
     response = VoiceResponse()
     if not plan.agents:

@@ -146,8 +146,6 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["OPTIONS"] = {"pool": {"min_size": 2, "max_size": env_int("DB_POOL_SIZE", 20)}}
 else:
     raise ImproperlyConfigured("DATABASE_URL must be sqlite:///... or postgres://...")
-if TESTING and _db["ENGINE"] == "django.db.backends.postgresql":
-    _db["OPTIONS"] = {}  # the test runner creates and drops its own database
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -267,7 +265,13 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}, "daphne": {"level": "WARNING"}},
+    # Per-request chatter (every REST call, every enqueued task) would bury what matters.
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "daphne": {"level": "WARNING"},
+        "twilio.http_client": {"level": "WARNING"},
+        "django-q": {"level": "WARNING"},
+    },
 }
 
 # --- product rules ------------------------------------------------------------------------------

@@ -66,3 +66,21 @@ def test_a_failure_is_recorded_and_retried(brokerage, twilio, sms_outbox, monkey
     monkeypatch.undo()
     assert twilio_webhook_process(webhook_id=webhook.pk) == 2
     assert Call.objects.get().missed
+
+
+def test_a_ringing_call_waits_for_its_outcome_but_a_miss_before_any_ring_does_not(brokerage, twilio, sms_outbox, django_capture_on_commit_callbacks):
+    from routing.models import Office
+
+    call_sid = new_sid("CA")
+    with django_capture_on_commit_callbacks(execute=True):
+        twilio.incoming_call(call_sid=call_sid)
+    assert TwilioWebhook.objects.get(call_sid=call_sid).processed_at is None
+    with django_capture_on_commit_callbacks(execute=True):
+        twilio.dial_status(call_sid=call_sid)
+    assert not TwilioWebhook.objects.filter(processed_at__isnull=True).exists()
+    assert list(Call.objects.get().rang_agents.values_list("name", flat=True)) == ["Ann Lee", "Ben Ortiz", "Tess Morgan"]
+
+    Office.objects.update(business_days=[])
+    with django_capture_on_commit_callbacks(execute=True):
+        twilio.incoming_call(call_sid=new_sid("CA"), caller="+15555550999")
+    assert len(sms_outbox) == 2  # after hours: texted at once, no dial outcome will follow
