@@ -273,14 +273,6 @@ class Stack:
     def _database_create(self) -> None:
         if not self._pg_admin_url:
             return
-        check = subprocess.run([PYTHON, "-c", "import psycopg_pool"], env=self.env, capture_output=True, timeout=30)
-        if check.returncode != 0:
-            # textback_site/settings.py turns on Django's connection pool for PostgreSQL, which
-            # needs psycopg's pool package; without it no process of the product can start.
-            raise StackError(
-                "PostgreSQL needs psycopg_pool (psycopg[pool]), which requirements.txt does not install; "
-                "install it, or put a directory holding it on PYTHONPATH"
-            )
         import psycopg
 
         with psycopg.connect(self._pg_admin_url, autocommit=True, connect_timeout=10) as conn:

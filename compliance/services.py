@@ -24,6 +24,14 @@ def consent_record(
     return event, True
 
 
+def consent_note_implied(*, phone: str, sender: str, kind: str, source: str, source_ref: str) -> None:
+    """Append an implied-consent event unless this call or text already left one: one statement
+    (insert, ignoring the duplicate), because every missed call records it on the hot path."""
+    ConsentEvent.objects.bulk_create(
+        [ConsentEvent(phone=phone, sender=sender, kind=kind, source=source, source_ref=source_ref)], ignore_conflicts=True
+    )
+
+
 def number_line_type_set(*, phone: str, line_type: str, source: str) -> NumberProfile:
     profile, _ = NumberProfile.objects.update_or_create(
         phone=phone, defaults={"line_type": line_type, "source": source}

@@ -3,6 +3,8 @@
 Each service runs in one transaction and publishes live events only after it commits. Twilio
 retries webhooks and may send two copies at once, so every service is idempotent: unique
 constraints on SIDs decide races, and rows are locked before they are read-then-written.
+The call services join their caller's transaction without a savepoint (nothing catches their
+errors half-way), which keeps the missed-call path a few round trips shorter.
 """
 
 import contextvars
@@ -16,7 +18,7 @@ from django.utils import timezone
 from compliance.gate import Purpose, gate_check
 from compliance.keywords import Keyword, keyword_classify
 from compliance.models import ConsentEvent, NumberProfile
-from compliance.services import consent_record, number_line_type_set
+from compliance.services import consent_note_implied, consent_record, number_line_type_set
 from leads.models import Call, Lead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
 from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
 from leads.textback import DEFAULT_TEMPLATES, segment_count, textback_render
@@ -111,10 +113,10 @@ def call_incoming_record(
 ) -> Call:
     """Record a call as it rang: who was rung, or why nobody was (then it is already missed)."""
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         lead, _ = _lead_locked(phone=from_number, line=line)
         call = _call_locked(call_sid=call_sid, line=line, lead=lead, from_number=from_number)
-        consent_record(
+        consent_note_implied(
             phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL,
             source=ConsentEvent.Source.CALL, source_ref=call_sid,
         )
@@ -143,7 +145,7 @@ def missed_call_record(
 ) -> Call:
     """A call nobody answered: find or create the lead, route it, and queue the text-back."""
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         lead, _ = _lead_locked(phone=from_number, line=line)
         call = _call_locked(call_sid=call_sid, line=line, lead=lead, from_number=from_number)
         if call.missed or call.answered:
@@ -152,7 +154,7 @@ def missed_call_record(
         call.dial_status = dial_status or call.dial_status
         call.dial_call_sid = dial_call_sid or call.dial_call_sid
         call.save(update_fields=["missed", "missed_reason", "dial_status", "dial_call_sid"])
-        consent_record(
+        consent_note_implied(
             phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL,
             source=ConsentEvent.Source.CALL, source_ref=call_sid,
         )
@@ -167,7 +169,7 @@ def call_answered_record(
 ) -> Call:
     """An agent picked up: a text-back still waiting for this caller would now be noise."""
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         lead, _ = _lead_locked(phone=from_number, line=line)
         call = _call_locked(call_sid=call_sid, line=line, lead=lead, from_number=from_number)
         if call.answered or call.missed:
@@ -190,7 +192,7 @@ def call_answered_record(
 
 def call_status_record(*, line: TrackingNumber, call_sid: str, from_number: str, call_status: str, duration: int | None) -> Call:
     """Twilio's final word on a call; the backstop for a miss that dial-status never reported."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         lead, _ = _lead_locked(phone=from_number, line=line)
         call = _call_locked(call_sid=call_sid, line=line, lead=lead, from_number=from_number)
         if call.call_status != call_status or call.call_duration != duration:
@@ -207,7 +209,7 @@ def call_status_record(*, line: TrackingNumber, call_sid: str, from_number: str,
 
 
 def voicemail_record(*, call_sid: str, recording_url: str, duration: int | None) -> Call | None:
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         call = Call.objects.select_for_update(of=("self",)).select_related("lead").filter(call_sid=call_sid).first()
         if call is None or call.recording_url == recording_url:
             return call
@@ -502,7 +504,10 @@ def inbound_sms_record(
                 )
             _lead_touch(lead, now)
         else:
-            consent_record(kind=ConsentEvent.Kind.IMPLIED_TEXT, source=ConsentEvent.Source.TEXT, **common)
+            consent_note_implied(
+                phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_TEXT,
+                source=ConsentEvent.Source.TEXT, source_ref=message_sid,
+            )
             _lead_touch(lead, now, Lead.Status.ENGAGED, changed=_lead_ensure_assigned(lead, now))
     return message
 

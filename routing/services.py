@@ -13,7 +13,7 @@ def agent_next_in_turn(*, office: Office) -> Agent | None:
     consecutive turns instead of both landing on the same agent (on PostgreSQL a row lock; on
     SQLite the write lock every transaction already holds).
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         office = Office.objects.select_for_update().get(pk=office.pk)
         agents = agents_on_duty(office=office)
         if not agents:

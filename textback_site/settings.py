@@ -158,7 +158,8 @@ if urlsplit(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "textback:test:" if TESTING else "textback:"},
+        # Each test run gets its own groups, so two runs sharing a Redis never hear each other.
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"textback:test{os.getpid()}:" if TESTING else "textback:"},
     }
 }
 
