@@ -14,8 +14,7 @@ $(VENV)/.installed: requirements.txt
 demo: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py import_brokerage demo/brokerage.json
-	$(PY) manage.py demo_logins
+	$(PY) manage.py demo_setup demo/brokerage.json
 
 run: demo
 	$(PY) -m textback_site.run

@@ -52,7 +52,7 @@ def gate_check(*, phone: str, sender: str, purpose: Purpose, consent_event_id: i
             return ALLOWED
         return GateDecision(Verdict.BLOCKED, "This confirmation no longer matches the number's latest opt-out.")
     if opted_out:
-        return GateDecision(Verdict.BLOCKED, "Opted out: the number replied STOP or the carrier reported an opt-out.")
+        return GateDecision(Verdict.BLOCKED, "Opted out: the caller asked us to stop texting, or the carrier reported an opt-out.")
     if number_is_landline(phone=phone):
         return GateDecision(Verdict.BLOCKED, "Landline: the number cannot receive texts; call instead.")
     return ALLOWED

@@ -1,6 +1,8 @@
-"""Twilio's standard keywords, matched the way carriers do: the whole message, any case."""
+"""Twilio's standard keywords, matched the way carriers do (the whole message, any case), and
+plain-language revocations, which the FCC's 2024 order says must be honoured too."""
 
 import enum
+import re
 
 
 class Keyword(enum.Enum):
@@ -28,3 +30,27 @@ def keyword_classify(body: str, opt_out_type: str = "") -> Keyword | None:
     if word in HELP_WORDS:
         return Keyword.HELP
     return None
+
+
+# Clear ways people say "stop texting me" in English and Spanish. Matching is deliberately
+# narrow ("stop by the open house" is not here): a later issue adds flagging of ambiguous ones.
+_REVOCATIONS = [
+    re.compile(pattern, re.IGNORECASE)
+    for pattern in (
+        r"\b(stop|quit|cease)\s+(texting|messaging|contacting|sending|spamming)\b",
+        r"\b(do not|don'?t|dont|never)\s+(text|message|contact|sms)\s+me\b",
+        r"\b(remove|take)\s+me\s+(off|from)\b",
+        r"\bno\s+more\s+(texts|messages|sms)\b",
+        r"\b(unsubscribe|opt[\s-]?out)\b",
+        r"^\s*(parar|para|baja|alto)\s*[.!]*\s*$",
+        r"\bdej[ae]\s+de\s+(escribirme|enviarme|mandarme|textearme|contactarme)\b",
+        r"\bno\s+me\s+(env[ií]es|mandes|escribas|contactes)\s+m[aá]s\b",
+        r"\bno\s+m[aá]s\s+mensajes\b",
+        r"\b(b[oó]rrame|elim[ií]name|s[aá]came)\s+de\b",
+    )
+]
+
+
+def revocation_detect(body: str) -> bool:
+    """Does this free-text message clearly withdraw consent to be texted?"""
+    return any(pattern.search(body) for pattern in _REVOCATIONS)

@@ -24,11 +24,12 @@ def consent_record(
     return event, True
 
 
-def consent_note_implied(*, phone: str, sender: str, kind: str, source: str, source_ref: str) -> None:
+def consent_note_implied(*, phone: str, sender: str, kind: str, source: str, source_ref: str, raw_text: str = "") -> None:
     """Append an implied-consent event unless this call or text already left one: one statement
     (insert, ignoring the duplicate), because every missed call records it on the hot path."""
     ConsentEvent.objects.bulk_create(
-        [ConsentEvent(phone=phone, sender=sender, kind=kind, source=source, source_ref=source_ref)], ignore_conflicts=True
+        [ConsentEvent(phone=phone, sender=sender, kind=kind, source=source, source_ref=source_ref, raw_text=raw_text[:1600])],
+        ignore_conflicts=True,
     )
 
 

@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from compliance.selectors import consent_history
 from leads.models import Call, Lead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
+from leads.services import lead_assign
 from leads.textback import (
     PLACEHOLDERS,
     SINGLE_SEGMENT_GSM7,
@@ -105,10 +106,17 @@ class LeadAdmin(admin.ModelAdmin):
         # Leads come from calls and texts, so their numbers are real E.164 numbers with a record.
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a lead would take its calls, texts and their four-year record with it.
+        return False
+
     def save_model(self, request, obj, form, change):
+        new_agent = obj.assigned_agent
         if "assigned_agent" in form.changed_data:
-            obj.assigned_at = timezone.now() if obj.assigned_agent else None
+            obj.assigned_agent_id = form.initial.get("assigned_agent")
         super().save_model(request, obj, form, change)
+        if "assigned_agent" in form.changed_data:
+            lead_assign(lead=obj, agent=new_agent)
 
     @admin.display(description="consent record")
     def consent(self, obj):

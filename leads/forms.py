@@ -65,6 +65,7 @@ class SmsIncomingForm(forms.Form):
     Body = forms.CharField(max_length=1600, required=False, strip=False)
     NumMedia = forms.IntegerField(min_value=0, max_value=10, required=False)
     OptOutType = forms.CharField(max_length=16, required=False)
+    MessagingServiceSid = forms.CharField(max_length=34, required=False)
 
     def media_urls(self, data) -> list[str]:
         count = self.cleaned_data.get("NumMedia") or 0
@@ -74,5 +75,5 @@ class SmsIncomingForm(forms.Form):
 
 class SmsStatusForm(forms.Form):
     MessageSid = forms.RegexField(regex=r"^(SM|MM)[0-9a-fA-F]{32}$")
-    MessageStatus = forms.CharField(max_length=16)
+    MessageStatus = forms.CharField(max_length=24)  # e.g. partially_delivered
     ErrorCode = forms.RegexField(regex=r"^\d{0,8}$", required=False)

@@ -223,7 +223,7 @@ class MessageStatusEvent(models.Model):
     """Every status callback Twilio posted, once: a replay of (SID, status) is a no-op."""
 
     provider_sid = models.CharField("provider SID", max_length=34)
-    status = models.CharField(max_length=16)
+    status = models.CharField(max_length=24)
     error_code = models.CharField(max_length=8, blank=True)
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="status_events")
     received_at = models.DateTimeField(auto_now_add=True)

@@ -3,7 +3,7 @@
 import dataclasses
 import datetime as dt
 
-from leads.models import Call, Lead, Message
+from leads.models import Call, Lead, Message, TwilioWebhook
 from routing.models import Agent, TrackingNumber
 from routing.selectors import agent_available, agents_on_duty
 
@@ -42,3 +42,12 @@ def simulator_thread(*, phone: str, line: TrackingNumber) -> list[Message]:
 def simulator_agent_names(*, phones: list[str]) -> dict[str, str]:
     """Agents by the phone a <Dial> rings, so the simulator can say who is being rung."""
     return dict(Agent.objects.filter(phone__in=phones).order_by("id").values_list("phone", "name"))
+
+
+def webhooks_stranded_ids(*, now: dt.datetime, stuck_after: dt.timedelta, max_attempts: int) -> list[int]:
+    """Voice webhooks still unprocessed after a while: a lost task, a crash, or a failure to retry."""
+    return list(
+        TwilioWebhook.objects.filter(processed_at__isnull=True, received_at__lt=now - stuck_after, attempts__lt=max_attempts)
+        .order_by("id")
+        .values_list("pk", flat=True)[:1000]
+    )

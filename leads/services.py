@@ -11,13 +11,15 @@ import contextvars
 import datetime as dt
 import logging
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from compliance.gate import Purpose, gate_check
-from compliance.keywords import Keyword, keyword_classify
+from compliance.keywords import Keyword, keyword_classify, revocation_detect
 from compliance.models import ConsentEvent, NumberProfile
+from compliance.selectors import consent_is_opted_out
 from compliance.services import consent_note_implied, consent_record, number_line_type_set
 from leads.models import Call, Lead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
 from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
@@ -37,6 +39,7 @@ _PURPOSE_BY_KIND = {
     Message.Kind.HELP_REPLY: Purpose.HELP_REPLY,
 }
 _ANSWERED = [Call.DialStatus.COMPLETED, Call.DialStatus.ANSWERED]
+CALL_ENDED_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 
 
 # --- live events ------------------------------------------------------------------------------
@@ -94,6 +97,21 @@ def _lead_ensure_assigned(lead: Lead, now: dt.datetime) -> list[str]:
     lead.assigned_agent, lead.assigned_at = agent, now
     _publish_lead_event(lead, {"type": "lead.assigned", "agent_id": agent.pk})
     return ["assigned_agent", "assigned_at"]
+
+
+def lead_assign(*, lead: Lead, agent: Agent | None) -> Lead:
+    """Hand a lead to an agent (or back to the office pool), telling both sides live."""
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update(of=("self",)).select_related("office").get(pk=lead.pk)
+        if lead.assigned_agent_id == (agent.pk if agent else None):
+            return lead
+        previous_groups = _lead_groups(lead)
+        lead.assigned_agent, lead.assigned_at = agent, timezone.now() if agent else None
+        lead.save(update_fields=["assigned_agent", "assigned_at"])
+        event = {"type": "lead.assigned", "lead_id": lead.pk, "agent_id": agent.pk if agent else None}
+        for group in dict.fromkeys(previous_groups + _lead_groups(lead)):
+            publish_on_commit(group, event)
+    return lead
 
 
 def _lead_touch(lead: Lead, now: dt.datetime, status: str | None = None, changed: list[str] = ()) -> None:
@@ -197,10 +215,10 @@ def call_status_record(*, line: TrackingNumber, call_sid: str, from_number: str,
         call = _call_locked(call_sid=call_sid, line=line, lead=lead, from_number=from_number)
         if call.call_status != call_status or call.call_duration != duration:
             call.call_status, call.call_duration = call_status, duration
-            if call_status in {"completed", "busy", "no-answer", "failed", "canceled"}:
+            if call_status in CALL_ENDED_STATUSES:
                 call.ended_at = call.ended_at or timezone.now()
             call.save(update_fields=["call_status", "call_duration", "ended_at"])
-        reached_nobody = call_status in {"completed", "busy", "no-answer", "failed", "canceled"} and not (
+        reached_nobody = call_status in CALL_ENDED_STATUSES and not (
             call.missed or call.answered
         )
     if reached_nobody:
@@ -224,8 +242,9 @@ def voicemail_record(*, call_sid: str, recording_url: str, duration: int | None)
 
 def _textback_skip_reason(lead: Lead, now: dt.datetime) -> str:
     window = dt.timedelta(hours=lead.office.textback_window_hours)
+    # A text-back that never left (stopped by a rule, or failed after every retry) does not count.
     recent = lead.messages.filter(kind=Message.Kind.TEXTBACK, created_at__gte=now - window).exclude(
-        status=Message.Status.CANCELED
+        status__in=[Message.Status.CANCELED, Message.Status.FAILED]
     )
     if recent.exists():
         return f"Already texted back within {lead.office.textback_window_hours} h."
@@ -277,8 +296,11 @@ _send_in_this_worker: contextvars.ContextVar[bool] = contextvars.ContextVar("sen
 
 def _enqueue_send(message_id: int) -> None:
     if _send_in_this_worker.get():
-        message_send(message_id=message_id)
-        return
+        try:
+            message_send(message_id=message_id)
+            return
+        except Exception:  # e.g. the database blinked: let a fresh task try again
+            logger.exception("sending message %s in the applying worker failed; queueing it", message_id)
     from leads.tasks import enqueue_message_send
 
     try:
@@ -339,6 +361,9 @@ def message_send(*, message_id: int) -> Message | None:
         provider_sid = get_sms_backend().send(message)
     except SmsSendError as error:
         return _message_send_failed(message_id=message.pk, error=error)
+    except Exception as exc:  # a bug or an SDK surprise must not strand the row in "sending"
+        logger.exception("unexpected error sending message %s", message.pk)
+        return _message_send_failed(message_id=message.pk, error=SmsSendError(f"Unexpected error: {exc}", permanent=False))
 
     with transaction.atomic():
         message = Message.objects.select_for_update(of=("self",)).select_related("lead", "line").get(pk=message.pk)
@@ -351,8 +376,9 @@ def message_send(*, message_id: int) -> Message | None:
             event.message = message
             event.save(update_fields=["message"])
             _message_status_apply(message, event.status, event.error_code, event.received_at)
-        if message.lead.status == Lead.Status.NEW:
-            _lead_touch(message.lead, message.sent_at, Lead.Status.CONTACTED)
+        # The lead row is not locked here: conditional updates never undo a newer change.
+        Lead.objects.filter(pk=message.lead_id, status=Lead.Status.NEW).update(status=Lead.Status.CONTACTED)
+        Lead.objects.filter(pk=message.lead_id, last_activity_at__lt=message.sent_at).update(last_activity_at=message.sent_at)
         _publish_message(message, "message.status")
     return message
 
@@ -363,7 +389,7 @@ def _message_send_failed(*, message_id: int, error: SmsSendError) -> Message:
         message = Message.objects.select_for_update(of=("self",)).select_related("lead", "line").get(pk=message_id)
         message.error_code = str(error.code or "")
         message.error_message = error.reason[:255]
-        if error.permanent or message.attempts >= _max_attempts():
+        if error.permanent or message.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
             message.status, message.next_attempt_at = Message.Status.FAILED, None
             _compliance_act_on_error(message, error.code)
         else:
@@ -371,12 +397,6 @@ def _message_send_failed(*, message_id: int, error: SmsSendError) -> Message:
         message.save()
         _publish_message(message, "message.status")
     return message
-
-
-def _max_attempts() -> int:
-    from django.conf import settings
-
-    return settings.OUTBOX_MAX_ATTEMPTS
 
 
 def _compliance_act_on_error(message: Message, code: int | str | None) -> None:
@@ -472,14 +492,18 @@ def inbound_sms_record(
             return Message.objects.get(provider_sid=message_sid)  # a concurrent copy got there first
         _publish_message(message, "message.created")
         keyword = keyword_classify(body, opt_out_type)
+        revoked_in_words = keyword is None and revocation_detect(body)
+        if keyword is Keyword.OPT_IN and not consent_is_opted_out(phone=from_number, sender=line.sender):
+            keyword = None  # "Yes" from someone who never opted out is an answer, not a resubscribe
         brokerage = line.office.brokerage
         common = {"phone": from_number, "sender": line.sender, "source_ref": message_sid, "raw_text": body}
-        if keyword is Keyword.OPT_OUT:
-            event, _ = consent_record(kind=ConsentEvent.Kind.OPT_OUT, source=ConsentEvent.Source.KEYWORD, **common)
+        if keyword is Keyword.OPT_OUT or revoked_in_words:
+            source = ConsentEvent.Source.TEXT if revoked_in_words else ConsentEvent.Source.KEYWORD
+            event, _ = consent_record(kind=ConsentEvent.Kind.OPT_OUT, source=source, **common)
             for pending in lead.messages.select_for_update().filter(
                 direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED
             ):
-                _message_cancel(pending, "Opted out: the number replied STOP.")
+                _message_cancel(pending, "Opted out: the caller asked us to stop texting.")
             # With Advanced Opt-Out (OptOutType present) Twilio has already sent the confirmation.
             if not opt_out_type:
                 _message_queue(
@@ -506,7 +530,7 @@ def inbound_sms_record(
         else:
             consent_note_implied(
                 phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_TEXT,
-                source=ConsentEvent.Source.TEXT, source_ref=message_sid,
+                source=ConsentEvent.Source.TEXT, source_ref=message_sid, raw_text=body,
             )
             _lead_touch(lead, now, Lead.Status.ENGAGED, changed=_lead_ensure_assigned(lead, now))
     return message
@@ -600,6 +624,8 @@ def twilio_webhook_process(*, webhook_id: int) -> int:
         TwilioWebhook.objects.filter(call_sid=call_sid, processed_at__isnull=True).update(
             attempts=F("attempts") + 1, last_error=repr(exc)[:2000]
         )
+        if TwilioWebhook.objects.filter(call_sid=call_sid, attempts__gte=settings.OUTBOX_MAX_ATTEMPTS).exists():
+            logger.error("giving up on the webhooks of call %s after repeated failures: %r", call_sid, exc)
         raise
     finally:
         _send_in_this_worker.reset(token)
@@ -609,25 +635,42 @@ def twilio_webhook_process(*, webhook_id: int) -> int:
 # --- the sweep --------------------------------------------------------------------------------
 
 
-def webhooks_stranded_ids(*, now: dt.datetime, stuck_after: dt.timedelta, max_attempts: int) -> list[int]:
-    """Voice webhooks still unprocessed after a while: a lost task, a crash, or a failure to retry."""
-    return list(
-        TwilioWebhook.objects.filter(processed_at__isnull=True, received_at__lt=now - stuck_after, attempts__lt=max_attempts)
-        .order_by("id")
-        .values_list("pk", flat=True)[:1000]
-    )
+def status_events_reconcile(*, before: dt.datetime) -> int:
+    """Apply status callbacks that raced the worker storing the SID.
+
+    The callback's transaction and the worker's can commit at the same moment, each unable to
+    see the other's row; whatever is left unattached is applied here.
+    """
+    applied = 0
+    for event in MessageStatusEvent.objects.filter(message__isnull=True, received_at__lt=before).order_by("id")[:1000]:
+        with transaction.atomic():
+            message = (
+                Message.objects.select_for_update(of=("self",)).select_related("lead", "line")
+                .filter(provider_sid=event.provider_sid, direction=Message.Direction.OUTBOUND).first()
+            )
+            if message is None:
+                continue
+            MessageStatusEvent.objects.filter(pk=event.pk).update(message=message)
+            before_status = message.status
+            _message_status_apply(message, event.status, event.error_code, event.received_at)
+            if message.status != before_status:
+                _publish_message(message, "message.status")
+            applied += 1
+    return applied
 
 
 def outbox_due_ids(*, now: dt.datetime, stuck_after: dt.timedelta) -> list[int]:
     """Outbound rows a worker should (re)try: due retries, and rows a crash or lost task left behind."""
     with transaction.atomic():
-        stale_sending = Message.objects.select_for_update(skip_locked=True).filter(
-            status=Message.Status.SENDING, sending_at__lt=now - stuck_after
+        stale_sending_ids = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(status=Message.Status.SENDING, sending_at__lt=now - stuck_after)
+            .values_list("pk", flat=True)
         )
         # A worker died between claiming a row and recording the result; the text may or may
         # not have left. Twilio has no idempotency key for messages, so retrying is the choice
         # that loses nothing (at worst the caller receives it twice after a crash).
-        stale_sending.update(status=Message.Status.QUEUED, next_attempt_at=now)
+        Message.objects.filter(pk__in=stale_sending_ids).update(status=Message.Status.QUEUED, next_attempt_at=now)
         return list(
             Message.objects.filter(status=Message.Status.QUEUED)
             .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True))

@@ -9,7 +9,8 @@ from django.utils import timezone
 from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
-from leads.services import message_send, outbox_due_ids, twilio_webhook_process, webhooks_stranded_ids
+from leads.selectors import webhooks_stranded_ids
+from leads.services import message_send, outbox_due_ids, status_events_reconcile, twilio_webhook_process
 
 SEND_TASK = "leads.tasks.message_send_task"
 WEBHOOK_TASK = "leads.tasks.webhook_process_task"
@@ -38,7 +39,8 @@ def webhook_process_task(webhook_id: int) -> None:
 
 
 def outbox_sweep_task() -> int:
-    """Every minute: hand stranded voice webhooks, due retries and stranded texts back to the workers."""
+    """Every minute: hand stranded voice webhooks, due retries and stranded texts back to the workers,
+    and apply status callbacks that raced the worker."""
     now, stuck_after = timezone.now(), dt.timedelta(seconds=settings.OUTBOX_STUCK_SECONDS)
     webhook_ids = webhooks_stranded_ids(now=now, stuck_after=stuck_after, max_attempts=settings.OUTBOX_MAX_ATTEMPTS)
     for webhook_id in webhook_ids:
@@ -46,4 +48,5 @@ def outbox_sweep_task() -> int:
     message_ids = outbox_due_ids(now=now, stuck_after=stuck_after)
     for message_id in message_ids:
         enqueue_message_send(message_id)
-    return len(webhook_ids) + len(message_ids)
+    reconciled = status_events_reconcile(before=now - dt.timedelta(seconds=5))
+    return len(webhook_ids) + len(message_ids) + reconciled

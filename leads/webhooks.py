@@ -18,7 +18,7 @@ from leads.forms import (
 )
 from leads.models import Call, TwilioWebhook
 from leads.selectors import call_ring_plan
-from routing.selectors import line_by_number
+from routing.selectors import line_by_number, line_for_inbound_text
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ def _voicemail(response: VoiceResponse, line) -> VoiceResponse:
         f"Sorry we missed your call to {line.office.brokerage.name}. We are texting you right now. "
         "You can also leave a message after the tone."
     )
-    response.record(max_length=120, play_beep=True, action=status_url, recording_status_callback=status_url)
+    # The <Record> action posts the recording with the call's own parameters, From and To included.
+    response.record(max_length=120, play_beep=True, action=status_url)
     return response
 
 
@@ -157,7 +158,7 @@ def sms_incoming(request):
     if not form.is_valid():
         return _bad_request(form)
     data = form.cleaned_data
-    line = line_by_number(number=data["To"])
+    line = line_for_inbound_text(number=data["To"], messaging_service_sid=data["MessagingServiceSid"])
     if line is None:
         return _no_line(data["To"])
     services.inbound_sms_record(

@@ -10,6 +10,17 @@ def line_by_number(*, number: str) -> TrackingNumber | None:
     return TrackingNumber.objects.select_related("office__brokerage").filter(number=number, active=True).first()
 
 
+def line_for_inbound_text(*, number: str, messaging_service_sid: str = "") -> TrackingNumber | None:
+    """The line a caller's text belongs to. Retired lines still own their consent records (a
+    STOP to an old number must still be honoured), and a Messaging Service may deliver from a
+    pooled number that is not itself a line."""
+    lines = TrackingNumber.objects.select_related("office__brokerage")
+    line = lines.filter(number=number).first()
+    if line is None and messaging_service_sid:
+        line = lines.filter(messaging_service_sid=messaging_service_sid).order_by("-active", "id").first()
+    return line
+
+
 def agent_available(agent: Agent | None) -> bool:
     """Can this agent take a lead now? (A later issue adds hours, capacity and pauses.)"""
     return agent is not None and agent.on_duty and agent.user.is_active

@@ -140,10 +140,16 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 elif _db["ENGINE"] == "django.db.backends.postgresql":
-    # Under ASGI each request runs in its own thread; a pool keeps connections warm without
-    # leaking one per thread the way CONN_MAX_AGE would.
-    _db["CONN_MAX_AGE"] = 0
-    _db["OPTIONS"] = {"pool": {"min_size": 2, "max_size": env_int("DB_POOL_SIZE", 20)}}
+    if sys.argv[1:2] == ["qcluster"]:
+        # The worker forks processes (and re-forks them on recycle); a pool's connections and
+        # threads must not be inherited across a fork, while one connection per process is safe.
+        _db["CONN_MAX_AGE"] = 60
+        _db["CONN_HEALTH_CHECKS"] = True
+    else:
+        # Under ASGI each request runs in its own thread; a pool keeps connections warm without
+        # leaking one per thread the way CONN_MAX_AGE would.
+        _db["CONN_MAX_AGE"] = 0
+        _db["OPTIONS"] = {"pool": {"min_size": 2, "max_size": env_int("DB_POOL_SIZE", 20)}}
 else:
     raise ImproperlyConfigured("DATABASE_URL must be sqlite:///... or postgres://...")
 DATABASES = {"default": _db}
@@ -188,6 +194,9 @@ Q_CLUSTER = {
 # --- twilio ---------------------------------------------------------------------------------
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+if bool(TWILIO_ACCOUNT_SID) != bool(TWILIO_AUTH_TOKEN):
+    # Half a configuration would silently fall back to demo mode and its public token.
+    raise ImproperlyConfigured("Set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither (demo mode).")
 DEMO_MODE = not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)
 if DEMO_MODE:
     # A fixed, public token: the phone simulator signs its webhooks with it exactly as Twilio

@@ -1,9 +1,13 @@
+import logging
+
 from django.conf import settings
 from django.urls import reverse
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from leads.sms import PERMANENT_ERROR_CODES, BaseSmsBackend, SmsSendError
 from textback_site.twilio_client import twilio_client
+
+logger = logging.getLogger(__name__)
 
 
 class TwilioBackend(BaseSmsBackend):
@@ -21,7 +25,11 @@ class TwilioBackend(BaseSmsBackend):
             )
         except TwilioRestException as exc:
             code = exc.code if isinstance(exc.code, int) else None
-            permanent = code in PERMANENT_ERROR_CODES or (400 <= (exc.status or 0) < 500 and exc.status != 429)
+            # A 400 is Twilio refusing this message; 401, 403 and 404 are our configuration
+            # (a rotated token, a wrong account), which must not fail every text for good.
+            permanent = code in PERMANENT_ERROR_CODES or exc.status == 400
+            if exc.status in (401, 403, 404):
+                logger.error("Twilio refused our credentials or account (HTTP %s): %s", exc.status, exc.msg)
             reason = PERMANENT_ERROR_CODES.get(code) or exc.msg or f"Twilio answered HTTP {exc.status}"
             raise SmsSendError(reason, code=code, permanent=permanent) from exc
         except TwilioException as exc:

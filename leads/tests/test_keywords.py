@@ -89,3 +89,33 @@ def test_an_opt_out_on_one_line_does_not_block_another_line(brokerage, twilio, s
         twilio.sms("STOP")
         twilio.missed_call(line="+15555550110")
     assert any("missed your call" in m["body"] and m["from"] == "+15555550110" for m in sms_outbox)
+
+
+@pytest.mark.parametrize("body", [
+    "Please stop texting me", "don't text me again", "Remove me from your list", "no more texts please",
+    "PARAR", "Deja de escribirme", "no me envíes más mensajes", "bórrame de la lista",
+])
+def test_it_honours_a_revocation_in_plain_words(brokerage, twilio, sms_outbox, django_capture_on_commit_callbacks, body):
+    with django_capture_on_commit_callbacks(execute=True):
+        twilio.sms(body)
+    event = ConsentEvent.objects.get(kind=ConsentEvent.Kind.OPT_OUT)
+    assert event.source == ConsentEvent.Source.TEXT and event.raw_text == body
+    [confirmation] = sms_outbox
+    assert "unsubscribed" in confirmation["body"]
+
+
+@pytest.mark.parametrize("body", ["Yes", "yes!", "START"])
+def test_yes_from_someone_who_never_opted_out_is_just_an_answer(brokerage, twilio, sms_outbox, django_capture_on_commit_callbacks, body):
+    with django_capture_on_commit_callbacks(execute=True):
+        twilio.sms(body)
+    assert not ConsentEvent.objects.filter(kind=ConsentEvent.Kind.OPT_IN).exists()
+    assert sms_outbox == [] and Lead.objects.get().status == Lead.Status.ENGAGED
+
+
+def test_a_stop_to_a_retired_line_is_still_recorded(brokerage, twilio, django_capture_on_commit_callbacks):
+    from routing.models import TrackingNumber
+
+    TrackingNumber.objects.filter(number=DOWNTOWN_BUYER_LINE).update(active=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert twilio.sms("STOP").status_code == 200
+    assert ConsentEvent.objects.filter(kind=ConsentEvent.Kind.OPT_OUT, sender=DOWNTOWN_BUYER_LINE).exists()
