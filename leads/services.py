@@ -433,7 +433,9 @@ def _message_status_apply(message: Message, status: str, error_code: str, at: dt
     if error_code:
         message.error_code = error_code
         message.error_message = PERMANENT_ERROR_CODES.get(int(error_code), f"Twilio error {error_code}") if error_code.isdigit() else error_code
-    message.save()
+    message.save(update_fields=[
+        "status", "sent_at", "delivered_at", "next_attempt_at", "error_code", "error_message", "updated_at",
+    ])
     if status in (Message.Status.FAILED, Message.Status.UNDELIVERED):
         _compliance_act_on_error(message, error_code)
 

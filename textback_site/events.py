@@ -26,32 +26,39 @@ class _PublisherLoop:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid: int | None = None
+        self.in_order: asyncio.Lock | None = None  # batches go out one after another (FIFO)
 
-    def loop(self) -> asyncio.AbstractEventLoop:
+    def get(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Lock]:
         with self._lock:
             # A forked worker inherits the object but not the thread: start its own.
             if self._loop is None or self._pid != os.getpid():
                 self._loop = asyncio.new_event_loop()
                 self._pid = os.getpid()
+                self.in_order = asyncio.Lock()
                 threading.Thread(target=self._loop.run_forever, name="live-events", daemon=True).start()
-            return self._loop
+            return self._loop, self.in_order
 
 
 _publisher = _PublisherLoop()
 
 
-async def _send_all(batch: list[tuple[str, dict]]) -> None:
+async def _send_all(batch: list[tuple[str, dict]], in_order: asyncio.Lock) -> None:
     layer = get_channel_layer()
-    for group, event in batch:  # in order: a thread sees its events in the order they happened
-        await layer.group_send(group, event)
+    async with in_order:
+        for group, event in batch:
+            await layer.group_send(group, event)
+
+
+def _report_failure(future) -> None:
+    if future.exception() is not None:
+        # A live page missing an event catches up on reload; the write itself has committed.
+        logger.error("could not publish live events: %r", future.exception())
 
 
 def _send_batch(batch: list[tuple[str, dict]]) -> None:
-    try:
-        asyncio.run_coroutine_threadsafe(_send_all(batch), _publisher.loop()).result(timeout=5)
-    except Exception:
-        # A live page missing an event catches up on reload; the write itself has committed.
-        logger.exception("could not publish %d live events", len(batch))
+    """Hand the batch to the publisher loop and return: the request or task does not wait on Redis."""
+    loop, in_order = _publisher.get()
+    asyncio.run_coroutine_threadsafe(_send_all(batch, in_order), loop).add_done_callback(_report_failure)
 
 
 def group_send_now(group: str, event: dict) -> None:
