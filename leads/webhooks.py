@@ -67,16 +67,30 @@ def _voicemail(response: VoiceResponse, line) -> VoiceResponse:
     return response
 
 
-@twilio_signed
-def voice_incoming(request):
-    form = VoiceIncomingForm(request.POST)
-    if not form.is_valid():
-        return _bad_request(form)
-    data = form.cleaned_data
-    line = line_by_number(number=data["To"])
-    if line is None:
-        return _no_line(data["To"])
-    caller = e164_or_none(data["From"])
+def voice_webhook(form_class):
+    """Signature, parameters and line for a voice webhook; the view receives them parsed, with
+    the caller's number in E.164, or None for a withheld caller ID."""
+
+    def decorate(view):
+        @twilio_signed
+        @functools.wraps(view)
+        def wrapper(request):
+            form = form_class(request.POST)
+            if not form.is_valid():
+                return _bad_request(form)
+            data = form.cleaned_data
+            line = line_by_number(number=data["To"])
+            if line is None:
+                return _no_line(data["To"])
+            return view(request, data=data, line=line, caller=e164_or_none(data["From"]))
+
+        return wrapper
+
+    return decorate
+
+
+@voice_webhook(VoiceIncomingForm)
+def voice_incoming(request, *, data: dict, line, caller: str | None):
     plan = call_ring_plan(line=line, from_number=caller)
     if caller is not None:  # a withheld number cannot be texted back or kept as a lead
         services.twilio_webhook_accept(
@@ -100,16 +114,8 @@ def voice_incoming(request):
     return _twiml(response)
 
 
-@twilio_signed
-def voice_dial_status(request):
-    form = DialStatusForm(request.POST)
-    if not form.is_valid():
-        return _bad_request(form)
-    data = form.cleaned_data
-    line = line_by_number(number=data["To"])
-    if line is None:
-        return _no_line(data["To"])
-    caller = e164_or_none(data["From"])
+@voice_webhook(DialStatusForm)
+def voice_dial_status(request, *, data: dict, line, caller: str | None):
     status = data["DialCallStatus"]
     if caller is None:
         logger.info("call %s from a withheld number ended %s; nothing to text", data["CallSid"], status)
@@ -128,17 +134,9 @@ def voice_dial_status(request):
     return _twiml(response)
 
 
-@twilio_signed
-def voice_status(request):
+@voice_webhook(VoiceStatusForm)
+def voice_status(request, *, data: dict, line, caller: str | None):
     """Call status callbacks, and the voicemail recording when it is ready."""
-    form = VoiceStatusForm(request.POST)
-    if not form.is_valid():
-        return _bad_request(form)
-    data = form.cleaned_data
-    line = line_by_number(number=data["To"])
-    if line is None:
-        return _no_line(data["To"])
-    caller = e164_or_none(data["From"])
     if caller is not None:
         services.twilio_webhook_accept(
             kind=TwilioWebhook.Kind.CALL_STATUS, line=line, call_sid=data["CallSid"],
