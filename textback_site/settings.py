@@ -51,6 +51,9 @@ def _local_secret_key() -> str:
 
 
 DEBUG = env_bool("DEBUG", False)
+if os.environ.get("TWILIO_AUTH_TOKEN") and not os.environ.get("SECRET_KEY"):
+    # With real credentials this is a deployment: every web server and worker must share one key.
+    raise ImproperlyConfigured("Set SECRET_KEY: Twilio credentials are set, so this is not a demo.")
 SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
 
 HOST = os.environ.get("HOST", "127.0.0.1")
