@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from compliance.gate import Purpose, gate_check
+from compliance.gate import Purpose, Verdict, gate_check
 from compliance.keywords import Keyword, keyword_classify, revocation_detect
 from compliance.models import ConsentEvent, NumberProfile
 from compliance.selectors import consent_is_opted_out
@@ -349,6 +349,11 @@ def message_send(*, message_id: int) -> Message | None:
             phone=message.lead.phone, sender=message.line.sender,
             purpose=_PURPOSE_BY_KIND[message.kind], consent_event_id=message.consent_event_id,
         )
+        if decision.verdict is Verdict.DEFERRED:
+            # Not now, but later: it stays in the outbox and the sweep sends it when it is due.
+            message.next_attempt_at, message.error_message = decision.until, decision.reason[:255]
+            message.save(update_fields=["next_attempt_at", "error_message", "updated_at"])
+            return message
         stop_reason = decision.reason if not decision.allowed else _textback_overtaken(message)
         if stop_reason:
             _message_cancel(message, stop_reason)

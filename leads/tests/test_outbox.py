@@ -123,3 +123,19 @@ def test_the_sweep_leaves_finished_and_fresh_rows_alone(queued_textback, sms_out
     with time_machine.travel(timezone.now() + dt.timedelta(hours=1)):
         assert outbox_sweep_task() == 0
     assert len(sms_outbox) == 1
+
+
+def test_a_deferred_verdict_keeps_the_text_for_later(queued_textback, sms_outbox, monkeypatch):
+    from compliance.gate import GateDecision, Verdict
+    from leads import services
+
+    until = timezone.now() + dt.timedelta(hours=9)
+    monkeypatch.setattr(services, "gate_check", lambda **kw: GateDecision(Verdict.DEFERRED, "Quiet hours", until))
+    message_send(message_id=queued_textback.pk)
+    queued_textback.refresh_from_db()
+    assert queued_textback.status == Message.Status.QUEUED and queued_textback.next_attempt_at == until
+    assert sms_outbox == [] and queued_textback.attempts == 0
+    monkeypatch.undo()
+    with time_machine.travel(until + dt.timedelta(minutes=1)):
+        outbox_sweep_task()
+    assert len(sms_outbox) == 1
