@@ -610,7 +610,10 @@ def twilio_webhook_process(*, webhook_id: int) -> int:
 
     In order, because the status callback's backstop ("ended without a dial outcome") must not
     run before a dial outcome that arrived earlier; several workers may race for the same call,
-    and the row locks make the loser find nothing left to do.
+    and the row locks make the loser find nothing left to do. A webhook that fails is rolled
+    back alone (to its savepoint) and left for the sweep to retry, so it cannot hold back the
+    text-back its call's other webhooks owe the caller; the services are idempotent, so a late
+    retry out of order does no harm.
     """
     call_sid = TwilioWebhook.objects.filter(pk=webhook_id).values_list("call_sid", flat=True).first()
     if call_sid is None:
@@ -624,19 +627,29 @@ def twilio_webhook_process(*, webhook_id: int) -> int:
                 .filter(call_sid=call_sid, processed_at__isnull=True)
                 .order_by("id")
             )
+            applied = []
             for webhook in pending:
-                _WEBHOOK_HANDLERS[webhook.kind](line=webhook.line, **webhook.params)
-            TwilioWebhook.objects.filter(pk__in=[w.pk for w in pending]).update(processed_at=timezone.now())
-    except Exception as exc:
-        TwilioWebhook.objects.filter(call_sid=call_sid, processed_at__isnull=True).update(
-            attempts=F("attempts") + 1, last_error=repr(exc)[:2000]
-        )
-        if TwilioWebhook.objects.filter(call_sid=call_sid, attempts__gte=settings.OUTBOX_MAX_ATTEMPTS).exists():
-            logger.error("giving up on the webhooks of call %s after repeated failures: %r", call_sid, exc)
-        raise
+                try:
+                    with transaction.atomic():
+                        _WEBHOOK_HANDLERS[webhook.kind](line=webhook.line, **webhook.params)
+                except Exception as exc:
+                    _webhook_failed(webhook, exc)
+                else:
+                    applied.append(webhook.pk)
+            TwilioWebhook.objects.filter(pk__in=applied).update(processed_at=timezone.now())
     finally:
         _send_in_this_worker.reset(token)
-    return len(pending)
+    return len(applied)
+
+
+def _webhook_failed(webhook: TwilioWebhook, exc: Exception) -> None:
+    webhook.attempts += 1
+    webhook.last_error = repr(exc)[:2000]
+    webhook.save(update_fields=["attempts", "last_error"])
+    if webhook.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+        logger.error("giving up on %s webhook of call %s after %d failures", webhook.kind, webhook.call_sid, webhook.attempts, exc_info=exc)
+    else:
+        logger.warning("%s webhook of call %s failed; the sweep will retry it", webhook.kind, webhook.call_sid, exc_info=exc)
 
 
 # --- the sweep --------------------------------------------------------------------------------
