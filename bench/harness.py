@@ -156,6 +156,15 @@ def new_call_sid() -> str:
 # --- the stack -------------------------------------------------------------------------------
 
 
+def run_benchmark(main) -> None:
+    """Exit 0 when every check passed and the goal was met, 1 when not, 2 when the stack could not start."""
+    try:
+        sys.exit(main())
+    except StackError as exc:
+        print(f"benchmark could not run: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
 class StackError(RuntimeError):
     pass
 

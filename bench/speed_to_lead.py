@@ -26,7 +26,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
-    LINES, Stack, StackError, Webhooks, caller_number, machine_info, new_call_sid, summary, write_result,
+    LINES, Stack, Webhooks, caller_number, machine_info, new_call_sid, run_benchmark, summary, write_result,
 )
 
 GOAL_P99_MS = 1000.0
@@ -132,8 +132,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except StackError as exc:
-        print(f"benchmark could not run: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_benchmark(main)

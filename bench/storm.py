@@ -30,7 +30,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
-    LINES, Stack, StackError, Webhooks, caller_number, machine_info, new_call_sid, summary, write_result,
+    LINES, Stack, Webhooks, caller_number, machine_info, new_call_sid, run_benchmark, summary, write_result,
 )
 
 GOAL_RATIO = 0.5
@@ -319,8 +319,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except StackError as exc:
-        print(f"benchmark could not run: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_benchmark(main)

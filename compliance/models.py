@@ -83,7 +83,3 @@ class NumberProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phone} ({self.get_line_type_display()})"
-
-    @property
-    def textable(self) -> bool:
-        return self.line_type != self.LineType.LANDLINE

@@ -39,6 +39,7 @@ _PURPOSE_BY_KIND = {
     Message.Kind.HELP_REPLY: Purpose.HELP_REPLY,
 }
 _ANSWERED = [Call.DialStatus.COMPLETED, Call.DialStatus.ANSWERED]
+_REACHED_AN_AGENT = "The caller reached an agent before the text-back left."
 CALL_ENDED_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 
 
@@ -203,7 +204,7 @@ def call_answered_record(
         call.save()
         _lead_touch(lead, now, Lead.Status.CONTACTED if lead.status == Lead.Status.NEW else None, changed=changed)
         for message in lead.messages.select_for_update().filter(kind=Message.Kind.TEXTBACK, status=Message.Status.QUEUED):
-            _message_cancel(message, "The caller reached an agent before the text-back left.")
+            _message_cancel(message, _REACHED_AN_AGENT)
         _publish_lead_event(lead, {"type": "call.answered", "call_id": call.pk})
     return call
 
@@ -321,7 +322,7 @@ def _textback_overtaken(message: Message) -> str:
     if message.kind != Message.Kind.TEXTBACK or message.call is None:
         return ""
     if message.lead.calls.filter(created_at__gte=message.call.created_at, dial_status__in=_ANSWERED).exists():
-        return "The caller reached an agent before the text-back left."
+        return _REACHED_AN_AGENT
     return ""
 
 

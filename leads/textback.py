@@ -38,8 +38,8 @@ def is_gsm7(body: str) -> bool:
 def segment_count(body: str) -> int:
     """How many SMS parts carriers bill for this body."""
     if is_gsm7(body):
-        length = sum(2 if ch in GSM7_EXTENDED else 1 for ch in body)
-        return 1 if length <= 160 else -(-length // 153)
+        length = gsm7_length(body)
+        return 1 if length <= SINGLE_SEGMENT_GSM7 else -(-length // 153)
     units = len(body.encode("utf-16-le")) // 2
     return 1 if units <= 70 else -(-units // 67)
 

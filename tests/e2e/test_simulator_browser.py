@@ -8,15 +8,19 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PASSWORD = "browser-test-password"
 
 
-@pytest.fixture
-def signed_in_broker(page, live, brokerage, django_user_model):
-    bree = django_user_model.objects.get(email="bree@example.com")
-    bree.set_password(PASSWORD)
-    bree.save()
+def sign_in(page, live, django_user_model, email: str) -> None:
+    user = django_user_model.objects.get(email=email)
+    user.set_password(PASSWORD)
+    user.save()
     page.goto(live.url + "/accounts/login/")
-    page.get_by_label("Email").fill("bree@example.com")
+    page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+
+
+@pytest.fixture
+def signed_in_broker(page, live, brokerage, django_user_model):
+    sign_in(page, live, django_user_model, "bree@example.com")
     expect(page.get_by_text("Bree Adams")).to_be_visible()
     return page
 
@@ -45,13 +49,8 @@ def test_a_missed_call_in_the_simulator_texts_the_phone_back(signed_in_broker, l
 
 
 def test_an_agent_who_is_not_staff_cannot_open_the_simulator(page, live, brokerage, django_user_model):
-    ann = django_user_model.objects.get(email="ann@example.com")
-    ann.set_password(PASSWORD)
-    ann.save()
-    page.goto(live.url + "/accounts/login/")
-    page.get_by_label("Email").fill("ann@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live, django_user_model, "ann@example.com")
+    expect(page.get_by_text("Ann Lee")).to_be_visible()
     expect(page.get_by_role("link", name="Simulator")).to_have_count(0)
     page.goto(live.url + "/simulator/")
     expect(page.get_by_text("Phone simulator")).to_have_count(0)
