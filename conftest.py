@@ -69,11 +69,14 @@ CALLER = "+15555551234"
 
 @pytest.fixture
 def brokerage(db):
-    """Two offices open around the clock, so tests choose after-hours explicitly."""
-    from routing.models import Office
+    """Two offices open around the clock, so tests choose after-hours explicitly. SMS alerts to
+    agents' own phones are off, so the outbox holds only texts to callers; the alert tests turn
+    them on."""
+    from routing.models import Agent, Office
 
     brokerage_import(BROKERAGE)
     Office.objects.update(business_days=list(range(7)), opens_at=dt.time(0, 0), closes_at=dt.time(23, 59, 59))
+    Agent.objects.update(sms_alerts=False)
     return BROKERAGE
 
 

@@ -18,6 +18,7 @@ class Purpose(enum.Enum):
     OPT_OUT_CONFIRMATION = "opt_out_confirmation"
     OPT_IN_CONFIRMATION = "opt_in_confirmation"
     HELP_REPLY = "help_reply"
+    AGENT_ALERT = "agent_alert"  # a new-lead alert to an agent's own phone
 
 
 class Verdict(enum.Enum):

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from compliance.selectors import consent_history
-from leads.models import Call, Lead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
+from leads.models import Call, Lead, LeadEvent, Message, MessageStatusEvent, ReplySnippet, TextbackTemplate, TwilioWebhook
 from leads.services import lead_assign
 from leads.textback import (
     PLACEHOLDERS,
@@ -54,6 +54,18 @@ def _voicemail(call: Call) -> str:
 # --- leads ------------------------------------------------------------------------------------
 
 
+class LeadEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = LeadEvent
+    verbose_name_plural = "assignments, outcomes and notes"
+    fields = ["created_at", "kind", "actor", "agent", "text"]
+    readonly_fields = fields
+    ordering = ["created_at", "id"]
+    extra = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor__office", "agent__office")
+
+
 class CallInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Call
     # Each row's heading already names the call by its SID and links to it.
@@ -85,22 +97,27 @@ class MessageInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
-    list_display = ["phone", "name", "office", "assigned_agent", "status", "lead_type", "source", "last_activity_at"]
-    list_filter = ["status", "office", "lead_type", "source"]
+    list_display = [
+        "phone", "name", "office", "assigned_agent", "status", "outcome", "lead_type", "source", "awaiting_reply_since",
+        "last_activity_at",
+    ]
+    list_filter = ["status", "outcome", "office", "lead_type", "source"]
     search_fields = ["phone", "name", "email"]
     date_hierarchy = "created_at"
     list_select_related = ["office", "assigned_agent__office"]
     list_per_page = 50
     fieldsets = [
-        (None, {"fields": ["phone", "name", "email", "status"]}),
+        (None, {"fields": ["phone", "name", "email", "status", "outcome", "appointment_at"]}),
         ("Where it came from", {"fields": ["office", "line", "lead_type", "source"]}),
-        ("Who works it", {"fields": ["assigned_agent", "assigned_at"]}),
+        ("Who works it", {"fields": ["assigned_agent", "assigned_at", "awaiting_reply_since", "escalated_at"]}),
         ("Record", {"fields": ["created_at", "last_activity_at", "consent"]}),
     ]
     # The phone number ties the lead to its calls, texts and consent record; the line is where
     # it first called. Changing either would rewrite history.
-    readonly_fields = ["phone", "line", "assigned_at", "created_at", "last_activity_at", "consent"]
-    inlines = [CallInline, MessageInline]
+    readonly_fields = [
+        "phone", "line", "assigned_at", "awaiting_reply_since", "escalated_at", "created_at", "last_activity_at", "consent",
+    ]
+    inlines = [LeadEventInline, CallInline, MessageInline]
 
     def has_add_permission(self, request):
         # Leads come from calls and texts, so their numbers are real E.164 numbers with a record.
@@ -178,6 +195,33 @@ class CallAdmin(admin.ModelAdmin):
         if not obj.recording_url:
             return ""
         return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">Listen</a>', obj.recording_url)
+
+
+@admin.register(LeadEvent)
+class LeadEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Who did what with which lead: assignments, claims, transfers, outcomes and notes."""
+
+    list_display = ["created_at", "lead", "kind", "actor", "agent", "text"]
+    list_filter = ["kind", "lead__office"]
+    search_fields = ["lead__phone", "lead__name", "text", "actor__name", "agent__name"]
+    list_select_related = ["lead", "actor__office", "agent__office"]
+    date_hierarchy = "created_at"
+    list_per_page = 50
+
+
+@admin.register(ReplySnippet)
+class ReplySnippetAdmin(admin.ModelAdmin):
+    """The canned replies agents insert in the inbox's composer."""
+
+    list_display = ["title", "lead_type", "position", "body"]
+    list_editable = ["position"]
+    list_filter = ["lead_type"]
+    search_fields = ["title", "body"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.base_fields["body"].help_text = "Placeholders: {agent}, {brokerage}, {listing}; agents can edit before sending."
+        return form
 
 
 @admin.register(Message)

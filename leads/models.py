@@ -58,6 +58,7 @@ class MessageKind(models.TextChoices):
     OPT_OUT_CONFIRMATION = "opt_out_confirmation", "Opt-out confirmation"
     OPT_IN_CONFIRMATION = "opt_in_confirmation", "Opt-in confirmation"
     HELP_REPLY = "help_reply", "Help reply"
+    AGENT_ALERT = "agent_alert", "Alert to the agent"  # to the agent's own phone, not the lead
 
 
 class MessageSender(models.TextChoices):
@@ -66,8 +67,20 @@ class MessageSender(models.TextChoices):
     AGENT = "agent", "Agent"
 
 
+class LeadOutcome(models.TextChoices):
+    NONE = "", "—"
+    QUALIFIED = "qualified", "Qualified"
+    APPOINTMENT = "appointment", "Appointment booked"
+    NOT_INTERESTED = "not_interested", "Not interested"
+    WRONG_NUMBER = "wrong_number", "Wrong number"
+    CLOSED = "closed", "Closed"
+
+
 class Lead(models.Model):
     Status = LeadStatus
+    Outcome = LeadOutcome
+    # Outcomes that end the conversation: the lead leaves the open lists until they call or text again.
+    CLOSING_OUTCOMES = {Outcome.NOT_INTERESTED, Outcome.WRONG_NUMBER, Outcome.CLOSED}
 
     phone = models.CharField(max_length=16, unique=True, validators=[E164_VALIDATOR])
     name = models.CharField(max_length=120, blank=True)
@@ -83,6 +96,13 @@ class Lead(models.Model):
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    awaiting_reply_since = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Since when the lead has waited for a human: a missed call or a text no agent has answered yet.",
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True, help_text="When the lead last escalated for want of a reply.")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    appointment_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_activity_at = models.DateTimeField(auto_now_add=True)
 
@@ -91,22 +111,40 @@ class Lead(models.Model):
         indexes = [
             models.Index(fields=["office", "-last_activity_at"]),
             models.Index(fields=["assigned_agent", "-last_activity_at"]),
+            models.Index(fields=["awaiting_reply_since"], name="lead_awaiting_reply_idx",
+                         condition=Q(awaiting_reply_since__isnull=False)),
         ]
         constraints = [
             _choices_check("status", LeadStatus, "lead_status_valid"),
             _choices_check("lead_type", LeadType, "lead_type_valid"),
+            _choices_check("outcome", LeadOutcome, "lead_outcome_valid"),
+            models.CheckConstraint(
+                condition=~Q(outcome="appointment") | Q(appointment_at__isnull=False), name="lead_appointment_has_time"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name or self.phone
 
 
+class CallDirection(models.TextChoices):
+    INBOUND = "in", "Inbound"
+    OUTBOUND = "out", "Call-back"  # an agent calling the lead from the inbox
+
+
 class Call(models.Model):
     DialStatus = DialStatus
     MissedReason = MissedReason
+    Direction = CallDirection
     MISSED_DIAL_STATUSES = {DialStatus.BUSY, DialStatus.NO_ANSWER, DialStatus.FAILED, DialStatus.CANCELED}
 
-    call_sid = models.CharField("Call SID", max_length=34, unique=True)
+    # Null only while a call-back waits for Twilio to create the call.
+    call_sid = models.CharField("Call SID", max_length=34, unique=True, null=True, blank=True)
+    direction = models.CharField(max_length=3, choices=Direction.choices, default=Direction.INBOUND)
+    placed_by = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="placed_calls",
+        help_text="The agent who clicked to call the lead back.",
+    )
     line = models.ForeignKey(TrackingNumber, on_delete=models.PROTECT, related_name="calls")
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="calls")
     from_number = models.CharField(max_length=16)
@@ -138,6 +176,7 @@ class Call(models.Model):
                 condition=Q(missed_reason__in=MissedReason.values), name="call_missed_reason_valid"
             ),
             models.CheckConstraint(condition=Q(missed=False) | ~Q(missed_reason=""), name="call_missed_has_reason"),
+            _choices_check("direction", CallDirection, "call_direction_valid"),
         ]
 
     def __str__(self) -> str:
@@ -171,6 +210,9 @@ class Message(models.Model):
     sender = models.CharField(max_length=8, choices=Sender.choices)
     agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
     call = models.ForeignKey(Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    to_number = models.CharField(
+        max_length=16, blank=True, help_text="Who receives it when that is not the lead: an agent's alert."
+    )
     consent_event = models.ForeignKey(
         "compliance.ConsentEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="messages",
         help_text="The opt-out or opt-in this message confirms.",
@@ -217,6 +259,10 @@ class Message(models.Model):
     @property
     def is_outbound(self) -> bool:
         return self.direction == self.Direction.OUTBOUND
+
+    @property
+    def recipient(self) -> str:
+        return self.to_number or self.lead.phone
 
 
 class MessageStatusEvent(models.Model):
@@ -290,3 +336,70 @@ class TwilioWebhook(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.call_sid}"
+
+
+class LeadEventKind(models.TextChoices):
+    ASSIGNED = "assigned", "Assigned"
+    CLAIMED = "claimed", "Claimed"
+    TRANSFERRED = "transferred", "Transferred"
+    RETURNED_TO_POOL = "returned_to_pool", "Returned to the office pool"
+    ESCALATED = "escalated", "Escalated"
+    OUTCOME = "outcome", "Outcome"
+    NOTE = "note", "Internal note"
+    EDITED = "edited", "Details edited"
+
+
+class LeadEvent(models.Model):
+    """What people (and the router) did with a lead, for its timeline: who, what, when, why."""
+
+    Kind = LeadEventKind
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="lead_actions",
+        help_text="Who did it; empty when the system did.",
+    )
+    agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="lead_events",
+        help_text="Who the lead went to, for assignments.",
+    )
+    text = models.TextField(blank=True, help_text="The note, the reason, or what changed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["lead", "created_at"])]
+        constraints = [_choices_check("kind", LeadEventKind, "lead_event_kind_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.lead}"
+
+
+class LeadRead(models.Model):
+    """How far each agent has read each thread: the inbox's unread counts."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="reads")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="reads")
+    read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agent", "lead"], name="lead_read_once_per_agent")]
+
+
+class ReplySnippet(models.Model):
+    """Canned replies agents insert into the composer; brokers edit them in admin."""
+
+    title = models.CharField(max_length=60)
+    body = models.TextField()
+    lead_type = models.CharField(
+        max_length=16, choices=LeadType.choices, blank=True, help_text="Offered for this lead type only; blank offers it for all."
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = "reply snippet"
+
+    def __str__(self) -> str:
+        return self.title

@@ -3,6 +3,8 @@
 import dataclasses
 import datetime as dt
 
+from django.db.models import Q, QuerySet
+
 from leads.models import Call, Lead, Message, TwilioWebhook
 from routing.models import Agent, TrackingNumber
 from routing.selectors import agent_available, agents_on_duty
@@ -35,7 +37,9 @@ def simulator_lines() -> list[TrackingNumber]:
 def simulator_thread(*, phone: str, line: TrackingNumber) -> list[Message]:
     """What the caller's handset shows for one line: a phone keeps one thread per sender number."""
     return list(
-        Message.objects.filter(lead__phone=phone, line=line).select_related("lead", "line").order_by("created_at", "id")
+        # Alerts to agents ride on the lead's row but go to the agent's phone, not this one.
+        Message.objects.filter(lead__phone=phone, line=line, to_number="")
+        .select_related("lead", "line").order_by("created_at", "id")
     )
 
 
@@ -51,3 +55,35 @@ def webhooks_stranded_ids(*, now: dt.datetime, stuck_after: dt.timedelta, max_at
         .order_by("id")
         .values_list("pk", flat=True)[:1000]
     )
+
+
+# --- who sees which leads: the one rule for pages, actions and live updates --------------------
+
+
+def leads_visible_to(agent: Agent) -> QuerySet[Lead]:
+    """Agents see their own leads and their office's unassigned pool; team leaders their office;
+    brokers the whole brokerage. Pages, actions and websocket updates all filter through this."""
+    leads = Lead.objects.all()
+    if agent.role == Agent.Role.BROKER:
+        return leads.filter(office__brokerage_id=agent.office.brokerage_id)
+    if agent.role == Agent.Role.TEAM_LEADER:
+        return leads.filter(office_id=agent.office_id)
+    return leads.filter(Q(assigned_agent=agent) | Q(office_id=agent.office_id, assigned_agent__isnull=True))
+
+
+def lead_live_groups(lead: Lead) -> list[str]:
+    """The Channels groups that hear about a lead; each is joined only by people `leads_visible_to`
+    lets see it: its open threads, its agent (or, while unassigned, its office's pool), its
+    office's team leaders and the brokers."""
+    owner = f"agent.{lead.assigned_agent_id}" if lead.assigned_agent_id else f"pool.{lead.office_id}"
+    return [f"lead.{lead.pk}", owner, f"office.{lead.office_id}", f"brokerage.{lead.office.brokerage_id}"]
+
+
+def agent_live_groups(agent: Agent) -> list[str]:
+    """The groups an agent's inbox joins, mirroring `leads_visible_to` (threads join `lead.<id>`
+    separately, after the same check)."""
+    if agent.role == Agent.Role.BROKER:
+        return [f"agent.{agent.pk}", f"brokerage.{agent.office.brokerage_id}"]
+    if agent.role == Agent.Role.TEAM_LEADER:
+        return [f"agent.{agent.pk}", f"office.{agent.office_id}"]
+    return [f"agent.{agent.pk}", f"pool.{agent.office_id}"]

@@ -21,7 +21,8 @@ from compliance.keywords import Keyword, keyword_classify, revocation_detect
 from compliance.models import ConsentEvent, NumberProfile
 from compliance.selectors import consent_is_opted_out
 from compliance.services import consent_note_implied, consent_record, number_line_type_set
-from leads.models import Call, Lead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
+from leads.models import Call, Lead, LeadEvent, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
+from leads.selectors import lead_live_groups
 from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
 from leads.textback import DEFAULT_TEMPLATES, segment_count, textback_render
 from routing.models import Agent, TrackingNumber
@@ -37,6 +38,7 @@ _PURPOSE_BY_KIND = {
     Message.Kind.OPT_OUT_CONFIRMATION: Purpose.OPT_OUT_CONFIRMATION,
     Message.Kind.OPT_IN_CONFIRMATION: Purpose.OPT_IN_CONFIRMATION,
     Message.Kind.HELP_REPLY: Purpose.HELP_REPLY,
+    Message.Kind.AGENT_ALERT: Purpose.AGENT_ALERT,
 }
 _ANSWERED = [Call.DialStatus.COMPLETED, Call.DialStatus.ANSWERED]
 _REACHED_AN_AGENT = "The caller reached an agent before the text-back left."
@@ -46,19 +48,15 @@ CALL_ENDED_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 # --- live events ------------------------------------------------------------------------------
 
 
-def _lead_groups(lead: Lead) -> list[str]:
-    """Who hears about a lead: its thread, and its agent or, while unassigned, its office."""
-    owner = f"agent.{lead.assigned_agent_id}" if lead.assigned_agent_id else f"office.{lead.office_id}"
-    return [f"lead.{lead.pk}", owner]
-
-
-def _publish_lead_event(lead: Lead, event: dict) -> None:
-    for group in _lead_groups(lead):
+def lead_event_publish(lead: Lead, event: dict, *, also: list[str] = ()) -> None:
+    """Tell everyone entitled to see the lead (and the groups in `also`, e.g. the agent it just
+    left) about a change, once the transaction commits."""
+    for group in dict.fromkeys([*lead_live_groups(lead), *also]):
         publish_on_commit(group, {**event, "lead_id": lead.pk})
 
 
 def _publish_message(message: Message, event_type: str) -> None:
-    _publish_lead_event(
+    lead_event_publish(
         message.lead,
         {"type": event_type, "message_id": message.pk, "status": message.status, "direction": message.direction},
     )
@@ -81,11 +79,11 @@ def _lead_locked(*, phone: str, line: TrackingNumber) -> tuple[Lead, bool]:
     except IntegrityError:
         # Another request created this lead a moment ago; its insert settled the race.
         return locked.get(phone=phone), False
-    _publish_lead_event(lead, {"type": "lead.created"})
+    lead_event_publish(lead, {"type": "lead.created"})
     return lead, True
 
 
-def _lead_ensure_assigned(lead: Lead, now: dt.datetime) -> list[str]:
+def _lead_ensure_assigned(lead: Lead, line: TrackingNumber, now: dt.datetime) -> list[str]:
     """Repeat callers stay with their agent while that agent is on duty; otherwise next in turn.
 
     Returns the fields it changed, for the caller's single save.
@@ -95,24 +93,56 @@ def _lead_ensure_assigned(lead: Lead, now: dt.datetime) -> list[str]:
     agent = agent_next_in_turn(office=lead.office)
     if agent is None or agent.pk == lead.assigned_agent_id:
         return []
+    previous = lead.assigned_agent
     lead.assigned_agent, lead.assigned_at = agent, now
-    _publish_lead_event(lead, {"type": "lead.assigned", "agent_id": agent.pk})
+    reason = f"{previous.name} is off duty; next in turn." if previous else "Next in turn."
+    LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.ASSIGNED, agent=agent, text=reason)
+    _agent_alert_queue(lead=lead, line=line, agent=agent, now=now)
+    lead_event_publish(
+        lead, {"type": "lead.assigned", "agent_id": agent.pk}, also=[f"agent.{previous.pk}"] if previous else []
+    )
     return ["assigned_agent", "assigned_at"]
 
 
-def lead_assign(*, lead: Lead, agent: Agent | None) -> Lead:
-    """Hand a lead to an agent (or back to the office pool), telling both sides live."""
+def lead_assign(
+    *, lead: Lead, agent: Agent | None, actor: Agent | None = None, kind: str = LeadEvent.Kind.ASSIGNED, reason: str = ""
+) -> Lead:
+    """Hand a lead to an agent (or back to the office pool), on record, telling both sides live.
+
+    The new agent is alerted in the inbox and, if they asked for it, by SMS.
+    """
+    now = timezone.now()
     with transaction.atomic():
-        lead = Lead.objects.select_for_update(of=("self",)).select_related("office").get(pk=lead.pk)
+        lead = Lead.objects.select_for_update(of=("self",)).select_related("office", "line").get(pk=lead.pk)
         if lead.assigned_agent_id == (agent.pk if agent else None):
             return lead
-        previous_groups = _lead_groups(lead)
-        lead.assigned_agent, lead.assigned_at = agent, timezone.now() if agent else None
+        previous_groups = lead_live_groups(lead)
+        lead.assigned_agent, lead.assigned_at = agent, now if agent else None
         lead.save(update_fields=["assigned_agent", "assigned_at"])
-        event = {"type": "lead.assigned", "lead_id": lead.pk, "agent_id": agent.pk if agent else None}
-        for group in dict.fromkeys(previous_groups + _lead_groups(lead)):
-            publish_on_commit(group, event)
+        if agent is None:
+            kind = LeadEvent.Kind.RETURNED_TO_POOL
+        LeadEvent.objects.create(lead=lead, kind=kind, actor=actor, agent=agent, text=reason)
+        if agent is not None and agent != actor:
+            _agent_alert_queue(lead=lead, line=lead.line, agent=agent, now=now)
+        lead_event_publish(
+            lead, {"type": "lead.assigned", "agent_id": agent.pk if agent else None}, also=previous_groups
+        )
     return lead
+
+
+AGENT_ALERT = "Textback: new {lead_type} lead for you, {who} via {source}. Reply in your inbox: {url}"
+
+
+def _agent_alert_queue(*, lead: Lead, line: TrackingNumber, agent: Agent, now: dt.datetime) -> Message | None:
+    """Text the agent's own phone about a lead just handed to them, through the same outbox
+    (and gate) as every other text."""
+    if not agent.sms_alerts:
+        return None
+    body = AGENT_ALERT.format(
+        lead_type=lead.get_lead_type_display().lower(), who=lead.name or lead.phone, source=line.source,
+        url=f"{settings.PUBLIC_BASE_URL}/leads/{lead.pk}/",
+    )
+    return message_queue(lead=lead, line=line, kind=Message.Kind.AGENT_ALERT, body=body, now=now, to_number=agent.phone)
 
 
 def _lead_touch(lead: Lead, now: dt.datetime, status: str | None = None, changed: list[str] = ()) -> None:
@@ -177,9 +207,14 @@ def missed_call_record(
             phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL,
             source=ConsentEvent.Source.CALL, source_ref=call_sid,
         )
-        _lead_touch(lead, now, changed=_lead_ensure_assigned(lead, now))
+        changed = _lead_ensure_assigned(lead, line, now)
+        if lead.awaiting_reply_since is None:
+            lead.awaiting_reply_since = now
+            changed.append("awaiting_reply_since")
+        # A closed lead calling again is a lead again (and gets its text-back).
+        _lead_touch(lead, now, Lead.Status.NEW if lead.status == Lead.Status.CLOSED else None, changed=changed)
         _textback_queue(lead=lead, line=line, call=call, now=now)
-        _publish_lead_event(lead, {"type": "call.missed", "call_id": call.pk})
+        lead_event_publish(lead, {"type": "call.missed", "call_id": call.pk})
     return call
 
 
@@ -202,10 +237,13 @@ def call_answered_record(
                 lead.assigned_agent, lead.assigned_at = rang[0], now
                 changed = ["assigned_agent", "assigned_at"]
         call.save()
+        if lead.awaiting_reply_since is not None:  # a human has them on the phone now
+            lead.awaiting_reply_since = None
+            changed.append("awaiting_reply_since")
         _lead_touch(lead, now, Lead.Status.CONTACTED if lead.status == Lead.Status.NEW else None, changed=changed)
         for message in lead.messages.select_for_update().filter(kind=Message.Kind.TEXTBACK, status=Message.Status.QUEUED):
             _message_cancel(message, _REACHED_AN_AGENT)
-        _publish_lead_event(lead, {"type": "call.answered", "call_id": call.pk})
+        lead_event_publish(lead, {"type": "call.answered", "call_id": call.pk})
     return call
 
 
@@ -229,12 +267,12 @@ def call_status_record(*, line: TrackingNumber, call_sid: str, from_number: str,
 
 def voicemail_record(*, call_sid: str, recording_url: str, duration: int | None) -> Call | None:
     with transaction.atomic(savepoint=False):
-        call = Call.objects.select_for_update(of=("self",)).select_related("lead").filter(call_sid=call_sid).first()
+        call = Call.objects.select_for_update(of=("self",)).select_related("lead__office").filter(call_sid=call_sid).first()
         if call is None or call.recording_url == recording_url:
             return call
         call.recording_url, call.recording_duration = recording_url, duration
         call.save(update_fields=["recording_url", "recording_duration"])
-        _publish_lead_event(call.lead, {"type": "call.voicemail", "call_id": call.pk})
+        lead_event_publish(call.lead, {"type": "call.voicemail", "call_id": call.pk})
     return call
 
 
@@ -268,19 +306,20 @@ def _textback_queue(*, lead: Lead, line: TrackingNumber, call: Call, now: dt.dat
         agent=lead.assigned_agent.name if lead.assigned_agent else "",
         office=line.office.name,
     )
-    return _message_queue(lead=lead, line=line, kind=Message.Kind.TEXTBACK, body=body, call=call, now=now)
+    return message_queue(lead=lead, line=line, kind=Message.Kind.TEXTBACK, body=body, call=call, now=now)
 
 
 # --- the outbox -------------------------------------------------------------------------------
 
 
-def _message_queue(
+def message_queue(
     *, lead: Lead, line: TrackingNumber, kind: str, body: str, now: dt.datetime,
     call: Call | None = None, agent: Agent | None = None, consent_event: ConsentEvent | None = None,
+    to_number: str = "",
 ) -> Message:
     """Record an outbound text, then hand it to a worker once the transaction commits."""
     message = Message.objects.create(
-        lead=lead, line=line, direction=Message.Direction.OUTBOUND, kind=kind,
+        lead=lead, line=line, direction=Message.Direction.OUTBOUND, kind=kind, to_number=to_number,
         sender=Message.Sender.AGENT if agent else Message.Sender.SYSTEM, agent=agent, call=call,
         consent_event=consent_event, body=body, segments=segment_count(body),
         status=Message.Status.QUEUED, queued_at=now, next_attempt_at=now,
@@ -347,7 +386,7 @@ def message_send(*, message_id: int) -> Message | None:
         if message is None or (message.next_attempt_at and message.next_attempt_at > now):
             return message
         decision = gate_check(
-            phone=message.lead.phone, sender=message.line.sender,
+            phone=message.recipient, sender=message.line.sender,
             purpose=_PURPOSE_BY_KIND[message.kind], consent_event_id=message.consent_event_id,
         )
         if decision.verdict is Verdict.DEFERRED:
@@ -372,7 +411,7 @@ def message_send(*, message_id: int) -> Message | None:
         return _message_send_failed(message_id=message.pk, error=SmsSendError(f"Unexpected error: {exc}", permanent=False))
 
     with transaction.atomic():
-        message = Message.objects.select_for_update(of=("self",)).select_related("lead", "line").get(pk=message.pk)
+        message = Message.objects.select_for_update(of=("self",)).select_related("lead__office", "line").get(pk=message.pk)
         message.provider_sid = provider_sid
         message.error_message = ""
         _message_status_advance(message, Message.Status.SENT, timezone.now())
@@ -382,9 +421,10 @@ def message_send(*, message_id: int) -> Message | None:
             event.message = message
             event.save(update_fields=["message"])
             _message_status_apply(message, event.status, event.error_code, event.received_at)
-        # The lead row is not locked here: conditional updates never undo a newer change.
-        Lead.objects.filter(pk=message.lead_id, status=Lead.Status.NEW).update(status=Lead.Status.CONTACTED)
-        Lead.objects.filter(pk=message.lead_id, last_activity_at__lt=message.sent_at).update(last_activity_at=message.sent_at)
+        if not message.to_number:  # a text to the lead, not an alert to its agent
+            # The lead row is not locked here: conditional updates never undo a newer change.
+            Lead.objects.filter(pk=message.lead_id, status=Lead.Status.NEW).update(status=Lead.Status.CONTACTED)
+            Lead.objects.filter(pk=message.lead_id, last_activity_at__lt=message.sent_at).update(last_activity_at=message.sent_at)
         _publish_message(message, "message.status")
     return message
 
@@ -392,7 +432,7 @@ def message_send(*, message_id: int) -> Message | None:
 def _message_send_failed(*, message_id: int, error: SmsSendError) -> Message:
     now = timezone.now()
     with transaction.atomic():
-        message = Message.objects.select_for_update(of=("self",)).select_related("lead", "line").get(pk=message_id)
+        message = Message.objects.select_for_update(of=("self",)).select_related("lead__office", "line").get(pk=message_id)
         message.error_code = str(error.code or "")
         message.error_message = error.reason[:255]
         if error.permanent or message.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
@@ -410,11 +450,11 @@ def _compliance_act_on_error(message: Message, code: int | str | None) -> None:
     code = int(code) if code and str(code).isdigit() else None
     if code == 21610:
         consent_record(
-            phone=message.lead.phone, sender=message.line.sender, kind=ConsentEvent.Kind.OPT_OUT,
+            phone=message.recipient, sender=message.line.sender, kind=ConsentEvent.Kind.OPT_OUT,
             source=ConsentEvent.Source.CARRIER, source_ref=message.provider_sid or f"message:{message.pk}",
         )
     elif code == 30006:
-        number_line_type_set(phone=message.lead.phone, line_type=NumberProfile.LineType.LANDLINE, source="carrier error 30006")
+        number_line_type_set(phone=message.recipient, line_type=NumberProfile.LineType.LANDLINE, source="carrier error 30006")
 
 
 # --- status callbacks -------------------------------------------------------------------------
@@ -456,7 +496,7 @@ def message_status_record(*, provider_sid: str, status: str, error_code: str) ->
         except IntegrityError:
             return None
         message = (
-            Message.objects.select_for_update(of=("self",)).select_related("lead", "line")
+            Message.objects.select_for_update(of=("self",)).select_related("lead__office", "line")
             .filter(provider_sid=provider_sid, direction=Message.Direction.OUTBOUND).first()
         )
         if message is None:
@@ -509,12 +549,12 @@ def inbound_sms_record(
             source = ConsentEvent.Source.TEXT if revoked_in_words else ConsentEvent.Source.KEYWORD
             event, _ = consent_record(kind=ConsentEvent.Kind.OPT_OUT, source=source, **common)
             for pending in lead.messages.select_for_update().filter(
-                direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED
+                direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED, to_number=""
             ):
                 _message_cancel(pending, "Opted out: the caller asked us to stop texting.")
             # With Advanced Opt-Out (OptOutType present) Twilio has already sent the confirmation.
             if not opt_out_type:
-                _message_queue(
+                message_queue(
                     lead=lead, line=line, kind=Message.Kind.OPT_OUT_CONFIRMATION, consent_event=event, now=now,
                     body=OPT_OUT_CONFIRMATION.format(brokerage=brokerage.name),
                 )
@@ -522,7 +562,7 @@ def inbound_sms_record(
         elif keyword is Keyword.OPT_IN:
             event, _ = consent_record(kind=ConsentEvent.Kind.OPT_IN, source=ConsentEvent.Source.KEYWORD, **common)
             if not opt_out_type:
-                _message_queue(
+                message_queue(
                     lead=lead, line=line, kind=Message.Kind.OPT_IN_CONFIRMATION, consent_event=event, now=now,
                     body=OPT_IN_CONFIRMATION.format(brokerage=brokerage.name),
                 )
@@ -530,7 +570,7 @@ def inbound_sms_record(
         elif keyword is Keyword.HELP:
             consent_record(kind=ConsentEvent.Kind.HELP, source=ConsentEvent.Source.KEYWORD, **common)
             if not opt_out_type:
-                _message_queue(
+                message_queue(
                     lead=lead, line=line, kind=Message.Kind.HELP_REPLY, now=now,
                     body=HELP_REPLY.format(brokerage=brokerage.name, contact=brokerage.help_contact or line.number),
                 )
@@ -540,7 +580,11 @@ def inbound_sms_record(
                 phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_TEXT,
                 source=ConsentEvent.Source.TEXT, source_ref=message_sid, raw_text=body,
             )
-            _lead_touch(lead, now, Lead.Status.ENGAGED, changed=_lead_ensure_assigned(lead, now))
+            changed = _lead_ensure_assigned(lead, line, now)
+            if lead.awaiting_reply_since is None:
+                lead.awaiting_reply_since = now
+                changed.append("awaiting_reply_since")
+            _lead_touch(lead, now, Lead.Status.ENGAGED, changed=changed)
     return message
 
 
@@ -666,7 +710,7 @@ def status_events_reconcile(*, before: dt.datetime) -> int:
     for event in MessageStatusEvent.objects.filter(message__isnull=True, received_at__lt=before).order_by("id")[:1000]:
         with transaction.atomic():
             message = (
-                Message.objects.select_for_update(of=("self",)).select_related("lead", "line")
+                Message.objects.select_for_update(of=("self",)).select_related("lead__office", "line")
                 .filter(provider_sid=event.provider_sid, direction=Message.Direction.OUTBOUND).first()
             )
             if message is None:

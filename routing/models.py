@@ -112,6 +112,9 @@ class Agent(models.Model):
     weight = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(100)])
     languages = models.JSONField(default=list, blank=True, help_text='ISO codes, e.g. ["en", "es"].')
     on_duty = models.BooleanField(default=True, help_text="Off-duty agents are not rung and get no new leads.")
+    sms_alerts = models.BooleanField(
+        "SMS alerts", default=True, help_text="Text the agent's own phone when a lead is assigned to them."
+    )
 
     class Meta:
         ordering = ["office__name", "name"]

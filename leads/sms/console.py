@@ -9,5 +9,5 @@ class ConsoleBackend(BaseSmsBackend):
 
     def send(self, message) -> str:
         sid = "SM" + uuid.uuid4().hex
-        print(f"[sms] {message.line.number} -> {message.lead.phone} ({sid}): {message.body}", file=sys.stdout, flush=True)
+        print(f"[sms] {message.line.number} -> {message.recipient} ({sid}): {message.body}", file=sys.stdout, flush=True)
         return sid

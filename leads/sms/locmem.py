@@ -13,5 +13,5 @@ class LocmemBackend(BaseSmsBackend):
         if failures:
             raise failures.pop(0)
         sid = "SM" + uuid.uuid4().hex
-        outbox.append({"sid": sid, "to": message.lead.phone, "from": message.line.number, "body": message.body, "message_id": message.pk})
+        outbox.append({"sid": sid, "to": message.recipient, "from": message.line.number, "body": message.body, "message_id": message.pk})
         return sid

@@ -18,7 +18,7 @@ class TwilioBackend(BaseSmsBackend):
         sender = {"messaging_service_sid": line.messaging_service_sid} if line.messaging_service_sid else {"from_": line.number}
         try:
             created = twilio_client().messages.create(
-                to=message.lead.phone,
+                to=message.recipient,
                 body=message.body,
                 status_callback=settings.PUBLIC_BASE_URL + reverse("twilio-sms-status"),
                 **sender,

@@ -12,12 +12,16 @@ from django.urls import reverse
 
 from compliance.models import ConsentEvent, NumberProfile
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE, new_sid
-from leads.models import Call, Lead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
+from leads.models import Call, Lead, LeadEvent, LeadRead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
 from routing.models import Agent, Office, TrackingNumber
 
 pytestmark = pytest.mark.django_db
 
-OUR_MODELS = [model for label in ("routing", "leads", "compliance") for model in apps.get_app_config(label).get_models()]
+# Read markers are the inbox's bookkeeping for unread counts, nobody's record to look at.
+OUR_MODELS = [
+    model for label in ("routing", "leads", "compliance") for model in apps.get_app_config(label).get_models()
+    if model is not LeadRead
+]
 
 
 def url(model, view: str, *args) -> str:
@@ -57,6 +61,7 @@ def lead_with_history(*, phone: str, line_number: str, agent_email: str) -> Simp
         params={"call_sid": call.call_sid, "dial_status": "no-answer"}, processed_at=call.created_at,
     )
     profile = NumberProfile.objects.create(phone=phone, line_type=NumberProfile.LineType.MOBILE, source="lookup")
+    LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.NOTE, actor=agent, text="Prefers texts after 5pm.")
     return SimpleNamespace(
         lead=lead, call=call, consent=consent, textback=textback, reply=reply, status_event=status_event, profile=profile
     )
