@@ -27,11 +27,20 @@ class Verdict(enum.Enum):
     DEFERRED = "deferred"
 
 
+class Rule(enum.Enum):
+    """Which rule said no, so a page can offer the right way forward (call instead, schedule)."""
+
+    OPTED_OUT = "opted_out"
+    LANDLINE = "landline"
+    STALE_CONFIRMATION = "stale_confirmation"
+
+
 @dataclasses.dataclass(frozen=True)
 class GateDecision:
     verdict: Verdict
     reason: str = ""
     until: dt.datetime | None = None
+    rule: Rule | None = None
 
     @property
     def allowed(self) -> bool:
@@ -51,9 +60,14 @@ def gate_check(*, phone: str, sender: str, purpose: Purpose, consent_event_id: i
     if purpose is Purpose.OPT_OUT_CONFIRMATION:
         if opted_out and latest.pk == consent_event_id:
             return ALLOWED
-        return GateDecision(Verdict.BLOCKED, "This confirmation no longer matches the number's latest opt-out.")
+        return GateDecision(
+            Verdict.BLOCKED, "This confirmation no longer matches the number's latest opt-out.", rule=Rule.STALE_CONFIRMATION
+        )
     if opted_out:
-        return GateDecision(Verdict.BLOCKED, "Opted out: the caller asked us to stop texting, or the carrier reported an opt-out.")
+        return GateDecision(
+            Verdict.BLOCKED, "Opted out: the caller asked us to stop texting, or the carrier reported an opt-out.",
+            rule=Rule.OPTED_OUT,
+        )
     if number_is_landline(phone=phone):
-        return GateDecision(Verdict.BLOCKED, "Landline: the number cannot receive texts; call instead.")
+        return GateDecision(Verdict.BLOCKED, "Landline: the number cannot receive texts; call instead.", rule=Rule.LANDLINE)
     return ALLOWED

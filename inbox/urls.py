@@ -4,4 +4,13 @@ from inbox import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("leads/<int:lead_id>/", views.thread, name="inbox-thread"),
+    path("leads/<int:lead_id>/reply/", views.reply, name="inbox-reply"),
+    path("leads/<int:lead_id>/claim/", views.claim, name="inbox-claim"),
+    path("leads/<int:lead_id>/transfer/", views.transfer, name="inbox-transfer"),
+    path("leads/<int:lead_id>/outcome/", views.outcome, name="inbox-outcome"),
+    path("leads/<int:lead_id>/note/", views.note, name="inbox-note"),
+    path("leads/<int:lead_id>/details/", views.details, name="inbox-details"),
+    path("leads/<int:lead_id>/call-back/", views.call_back, name="inbox-call-back"),
+    path("me/duty/", views.duty, name="inbox-duty"),
 ]

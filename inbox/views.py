@@ -1,7 +1,194 @@
+"""The agent inbox's pages and actions: thin adapters over inbox.selectors and inbox.services.
+
+Every action answers an htmx request with out-of-band fragments (the same ones the websocket
+sends) and a plain form post with a redirect, so the page also works without JavaScript.
+"""
+
+import datetime as dt
+import functools
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from inbox import fragments, selectors, services
+from inbox.fragments import InboxState
+from leads.call_back import CallBackRefused, call_back_start
+from routing.models import Agent
+
+
+def agent_required(view):
+    """Signed in and linked to an agent of the brokerage; the agent rides on the request."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        request.agent = selectors.agent_for_user(request.user)
+        if request.agent is None:
+            return render(request, "inbox/no_agent.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _state(request, lead_id: int | None = None) -> InboxState:
+    state = InboxState.from_params(request.GET if request.method == "GET" else request.POST)
+    state.lead_id = lead_id
+    return state
+
+
+def _page(request, state: InboxState, lead=None):
+    agent = request.agent
+    context = {**fragments.list_context(agent=agent, state=state), "lead": None}
+    if lead is not None:
+        services.lead_mark_read(agent=agent, lead=lead)
+        context.update(fragments.thread_context(agent=agent, lead=lead, state=state))
+    with timezone.override(agent.office.tz):
+        return render(request, "inbox/inbox.html", context)
 
 
 @login_required
+@require_GET
 def home(request):
-    return render(request, "home.html")
+    """Agents land in their inbox; an account that is not an agent sees what the product does."""
+    if selectors.agent_for_user(request.user) is None:
+        return render(request, "home.html")
+    return inbox(request)
+
+
+@agent_required
+@require_GET
+def inbox(request):
+    return _page(request, _state(request))
+
+
+@agent_required
+@require_GET
+def thread(request, lead_id: int):
+    lead = _visible_lead(request, lead_id)
+    return _page(request, _state(request, lead.pk), lead)
+
+
+def _visible_lead(request, lead_id: int):
+    lead = selectors.lead_for_agent(agent=request.agent, lead_id=lead_id)
+    if lead is None:
+        raise Http404("No such conversation in your inbox.")
+    return lead
+
+
+def _lead_action(parts=("thread_header", "timeline", "panel")):
+    """POST-only action on a lead the agent can see: 404 otherwise; the service's refusal is a
+    400 (or 409 when someone else changed the lead first) that changes nothing."""
+
+    def decorate(action):
+        @agent_required
+        @require_POST
+        @functools.wraps(action)
+        def wrapper(request, lead_id: int):
+            lead = _visible_lead(request, lead_id)
+            state = _state(request, lead.pk)
+            try:
+                done = action(request, lead)
+            except (services.ActionRefused, CallBackRefused) as refused:
+                status = 409 if getattr(refused, "conflict", False) else 400
+                if request.htmx:
+                    return HttpResponse(fragments.feedback_fragment(refused.reason, error=True), status=status)
+                return HttpResponse(refused.reason, status=status, content_type="text/plain; charset=utf-8")
+            if not request.htmx:
+                return redirect(_thread_url(lead.pk, state))
+            lead = selectors.lead_for_agent(agent=request.agent, lead_id=lead.pk)
+            if lead is None:  # handed to someone this agent cannot see: back to the list
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = reverse("home") + _query(state)
+                return response
+            return HttpResponse(fragments.thread_fragments(agent=request.agent, lead=lead, state=state, parts=parts, feedback=done))
+
+        return wrapper
+
+    return decorate
+
+
+def _query(state: InboxState) -> str:
+    params = state.list_params()
+    return f"?{params}" if params else ""
+
+
+def _thread_url(lead_id: int, state: InboxState) -> str:
+    return reverse("inbox-thread", args=[lead_id]) + _query(state)
+
+
+@_lead_action(parts=("thread_header", "timeline", "composer"))
+def reply(request, lead):
+    message = services.agent_reply_send(agent=request.agent, lead=lead, body=request.POST.get("body", ""))
+    return "" if message.next_attempt_at is None or message.next_attempt_at <= timezone.now() else "Scheduled."
+
+
+@_lead_action()
+def claim(request, lead):
+    services.lead_claim(agent=request.agent, lead=lead)
+    return "The lead is yours."
+
+
+@_lead_action()
+def transfer(request, lead):
+    target_id = request.POST.get("agent", "")
+    to_agent = None
+    if target_id != "pool":
+        to_agent = Agent.objects.select_related("user").filter(pk=target_id if target_id.isdigit() else None).first()
+        if to_agent is None:
+            raise services.ActionRefused("Choose who gets the lead.")
+    lead = services.lead_transfer(actor=request.agent, lead=lead, to_agent=to_agent, reason=request.POST.get("reason", ""))
+    return f"Transferred to {to_agent.name}." if to_agent else "Returned to the office pool."
+
+
+@_lead_action()
+def outcome(request, lead):
+    appointment_at = None
+    if request.POST.get("appointment_at"):
+        try:
+            naive = dt.datetime.fromisoformat(request.POST["appointment_at"])
+        except ValueError:
+            raise services.ActionRefused("Give the appointment as a date and time.")
+        appointment_at = timezone.make_aware(naive, lead.office.tz) if timezone.is_naive(naive) else naive
+    lead = services.lead_outcome_set(
+        actor=request.agent, lead=lead, outcome=request.POST.get("outcome", ""), appointment_at=appointment_at
+    )
+    return f"Outcome: {lead.get_outcome_display()}."
+
+
+@_lead_action()
+def note(request, lead):
+    services.lead_note_add(actor=request.agent, lead=lead, text=request.POST.get("text", ""))
+    return "Note added."
+
+
+@_lead_action()
+def details(request, lead):
+    services.lead_details_update(
+        actor=request.agent, lead=lead, name=request.POST.get("name", ""), email=request.POST.get("email", ""),
+        lead_type=request.POST.get("lead_type", ""),
+    )
+    return "Details saved."
+
+
+@_lead_action()
+def call_back(request, lead):
+    call_back_start(agent=request.agent, lead=lead)
+    if settings.DEMO_MODE:
+        return "Demo mode: the call-back is printed on the server's console; no phone rings."
+    return f"Calling your phone ({request.agent.phone}); answer it to be connected to the lead."
+
+
+@agent_required
+@require_POST
+def duty(request):
+    agent = services.agent_duty_set(agent=request.agent, on_duty=request.POST.get("on_duty") == "1")
+    if request.htmx:
+        return render(request, "inbox/inbox.html#duty_toggle", {"agent": agent})
+    return redirect(request.POST.get("next") if request.POST.get("next", "").startswith("/") else reverse("home"))
+
+

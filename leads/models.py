@@ -151,6 +151,7 @@ class Call(models.Model):
     dial_status = models.CharField(max_length=16, choices=DialStatus.choices, blank=True)
     dial_call_sid = models.CharField("dial call SID", max_length=34, blank=True)
     call_status = models.CharField(max_length=16, blank=True, help_text="Twilio's final CallStatus.")
+    error_message = models.CharField(max_length=255, blank=True, help_text="Why a call-back could not be placed.")
     missed = models.BooleanField(default=False)
     missed_reason = models.CharField(max_length=16, choices=MissedReason.choices, blank=True)
     textback_skipped = models.CharField(
@@ -180,7 +181,7 @@ class Call(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.call_sid
+        return self.call_sid or f"Call-back {self.pk} (not placed yet)"
 
     @property
     def answered(self) -> bool:

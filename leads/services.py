@@ -83,10 +83,12 @@ def _lead_locked(*, phone: str, line: TrackingNumber) -> tuple[Lead, bool]:
     return lead, True
 
 
-def _lead_ensure_assigned(lead: Lead, line: TrackingNumber, now: dt.datetime) -> list[str]:
+def _lead_ensure_assigned(lead: Lead, now: dt.datetime) -> list[str]:
     """Repeat callers stay with their agent while that agent is on duty; otherwise next in turn.
 
-    Returns the fields it changed, for the caller's single save.
+    Returns the fields it changed, for the caller's single save. The caller alerts the new
+    agent (`_agent_alert_queue`) after queueing what the caller is owed, so the caller's text
+    leaves first.
     """
     if agent_available(lead.assigned_agent):
         return []
@@ -97,7 +99,6 @@ def _lead_ensure_assigned(lead: Lead, line: TrackingNumber, now: dt.datetime) ->
     lead.assigned_agent, lead.assigned_at = agent, now
     reason = f"{previous.name} is off duty; next in turn." if previous else "Next in turn."
     LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.ASSIGNED, agent=agent, text=reason)
-    _agent_alert_queue(lead=lead, line=line, agent=agent, now=now)
     lead_event_publish(
         lead, {"type": "lead.assigned", "agent_id": agent.pk}, also=[f"agent.{previous.pk}"] if previous else []
     )
@@ -125,7 +126,8 @@ def lead_assign(
         if agent is not None and agent != actor:
             _agent_alert_queue(lead=lead, line=lead.line, agent=agent, now=now)
         lead_event_publish(
-            lead, {"type": "lead.assigned", "agent_id": agent.pk if agent else None}, also=previous_groups
+            lead, {"type": "lead.assigned", "agent_id": agent.pk if agent else None, "actor_id": actor.pk if actor else None},
+            also=previous_groups,
         )
     return lead
 
@@ -207,13 +209,15 @@ def missed_call_record(
             phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL,
             source=ConsentEvent.Source.CALL, source_ref=call_sid,
         )
-        changed = _lead_ensure_assigned(lead, line, now)
+        changed = _lead_ensure_assigned(lead, now)
         if lead.awaiting_reply_since is None:
             lead.awaiting_reply_since = now
             changed.append("awaiting_reply_since")
         # A closed lead calling again is a lead again (and gets its text-back).
         _lead_touch(lead, now, Lead.Status.NEW if lead.status == Lead.Status.CLOSED else None, changed=changed)
         _textback_queue(lead=lead, line=line, call=call, now=now)
+        if "assigned_agent" in changed:
+            _agent_alert_queue(lead=lead, line=line, agent=lead.assigned_agent, now=now)
         lead_event_publish(lead, {"type": "call.missed", "call_id": call.pk})
     return call
 
@@ -580,11 +584,13 @@ def inbound_sms_record(
                 phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_TEXT,
                 source=ConsentEvent.Source.TEXT, source_ref=message_sid, raw_text=body,
             )
-            changed = _lead_ensure_assigned(lead, line, now)
+            changed = _lead_ensure_assigned(lead, now)
             if lead.awaiting_reply_since is None:
                 lead.awaiting_reply_since = now
                 changed.append("awaiting_reply_since")
             _lead_touch(lead, now, Lead.Status.ENGAGED, changed=changed)
+            if "assigned_agent" in changed:
+                _agent_alert_queue(lead=lead, line=line, agent=lead.assigned_agent, now=now)
     return message
 
 

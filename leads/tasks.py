@@ -9,11 +9,13 @@ from django.utils import timezone
 from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
+from leads.call_back import call_back_place
 from leads.selectors import webhooks_stranded_ids
 from leads.services import message_send, outbox_due_ids, status_events_reconcile, twilio_webhook_process
 
 SEND_TASK = "leads.tasks.message_send_task"
 WEBHOOK_TASK = "leads.tasks.webhook_process_task"
+CALL_BACK_TASK = "leads.tasks.call_back_place_task"
 
 
 @functools.cache
@@ -30,12 +32,20 @@ def enqueue_webhook_process(webhook_id: int) -> None:
     async_task(WEBHOOK_TASK, webhook_id, task_name=f"webhook-{webhook_id}", group="webhooks", broker=_broker(os.getpid()))
 
 
+def enqueue_call_back_place(call_id: int) -> None:
+    async_task(CALL_BACK_TASK, call_id, task_name=f"call-back-{call_id}", group="call-backs", broker=_broker(os.getpid()))
+
+
 def message_send_task(message_id: int) -> None:
     message_send(message_id=message_id)
 
 
 def webhook_process_task(webhook_id: int) -> None:
     twilio_webhook_process(webhook_id=webhook_id)
+
+
+def call_back_place_task(call_id: int) -> None:
+    call_back_place(call_id=call_id)
 
 
 def outbox_sweep_task() -> int:

@@ -2,6 +2,7 @@
 
 import functools
 import logging
+import re
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, HttpResponseNotFound
@@ -13,6 +14,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from leads import services
+from leads.call_back import call_back_dial_outcome_record, call_back_get, call_back_status_record
 from leads.forms import (
     DialStatusForm, SmsIncomingForm, SmsStatusForm, VoiceIncomingForm, VoiceStatusForm, e164_or_none,
 )
@@ -148,6 +150,73 @@ def voice_status(request, *, data: dict, line, caller: str | None):
             },
         )
     return _twiml(VoiceResponse())
+
+
+_CALL_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def call_back_webhook(form_class):
+    """Signature and parameters for a call-back webhook, and the call's id, which rides in the
+    query string of every URL we hand Twilio for it (`?call=<pk>`)."""
+
+    def decorate(view):
+        @twilio_signed
+        @functools.wraps(view)
+        def wrapper(request):
+            form = form_class(request.POST)
+            if not form.is_valid():
+                return _bad_request(form)
+            call_id = request.GET.get("call", "")
+            if not _CALL_ID.fullmatch(call_id):
+                logger.warning("rejected %s: no call id in its query string", request.path)
+                return HttpResponseBadRequest(
+                    "Invalid webhook parameters: call: a call id is required in the query string.", content_type="text/plain"
+                )
+            return view(request, data=form.cleaned_data, call_id=int(call_id))
+
+        return wrapper
+
+    return decorate
+
+
+@call_back_webhook(VoiceIncomingForm)
+def voice_call_back_connect(request, *, data: dict, call_id: int):
+    """The agent answered their phone: say who they are calling, then dial the lead from the
+    tracking number. Twilio needs TwiML whatever happens, so a call we cannot connect hangs up."""
+    call = call_back_get(call_id=call_id)
+    response = VoiceResponse()
+    if call is None or call.call_sid not in (None, data["CallSid"]):
+        logger.warning("call-back %s (Twilio call %s) cannot be connected", call_id, data["CallSid"])
+        response.say("Sorry, this call cannot be connected. Goodbye.")
+        response.hangup()
+        return _twiml(response)
+    response.say(f"Connecting you to {call.lead.name or 'your lead'}.")
+    dial = response.dial(
+        caller_id=call.from_number, method="POST",
+        action=settings.PUBLIC_BASE_URL + reverse("twilio-voice-call-back-dial-status") + f"?call={call.pk}",
+    )
+    dial.number(call.lead.phone)
+    return _twiml(response)
+
+
+@call_back_webhook(DialStatusForm)
+def voice_call_back_dial_status(request, *, data: dict, call_id: int):
+    status = data["DialCallStatus"]
+    call = call_back_dial_outcome_record(
+        call_id=call_id, dial_status=status, dial_call_sid=data["DialCallSid"], dial_duration=data["DialCallDuration"]
+    )
+    response = VoiceResponse()
+    if call is not None and status in Call.MISSED_DIAL_STATUSES:
+        response.say(f"{call.lead.name or 'Your lead'} did not answer. Goodbye.")
+    response.hangup()
+    return _twiml(response)
+
+
+@call_back_webhook(VoiceStatusForm)
+def voice_call_back_status(request, *, data: dict, call_id: int):
+    """Progress of the agent's leg; these never reach voice_status, which would count a miss."""
+    call_back_status_record(call_id=call_id, call_sid=data["CallSid"], call_status=data["CallStatus"], duration=data["CallDuration"])
+    return HttpResponse(status=204)
 
 
 @twilio_signed

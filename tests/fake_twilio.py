@@ -3,8 +3,12 @@
 The app's Twilio client rewrites the scheme and host of every SDK URL to TWILIO_API_BASE_URL,
 so the real SDK builds and sends every request and this fake only answers: Messages.create
 (201 with a message resource, or a scripted Twilio error), Message fetch, Lookups v2 line
-type, and, when asked, signed status callbacks (sent, then delivered) to the StatusCallback
-URL, posted from background threads the way Twilio posts them.
+type, Calls.create (201 with a call resource, or a scripted error), and, when asked, signed
+callbacks posted from background threads the way Twilio posts them: for a text, status
+callbacks (sent, then delivered) to its StatusCallback; for a call, as if its callee answered,
+the progress callbacks it asked for (initiated, ringing, in-progress) to its StatusCallback, a
+fetch of its TwiML from its Url, the <Dial action> of that TwiML (DialCallStatus completed), then
+"completed" with CallDuration (Twilio always posts that one).
 
 In-process (tests):
 
@@ -12,6 +16,7 @@ In-process (tests):
         settings.TWILIO_API_BASE_URL = fake.url
         ...
         fake.release_callbacks(); fake.wait_callbacks(2)
+        fake.calls[0]["twiml"]   # what our connect webhook answered
 
 Out of process (benchmarks): ``python -m tests.fake_twilio --port 8765 --callbacks auto``,
 then the control API:
@@ -19,10 +24,11 @@ then the control API:
     GET  /_fake/health                  {"ok": true}
     GET  /_fake/messages                accepted messages, each with received_ns (time.time_ns())
     GET  /_fake/wait?to=+1555...&timeout=5   block until a message to that number arrived
-    GET  /_fake/callbacks               status callbacks posted and the HTTP status they got
+    GET  /_fake/calls                   accepted calls (with the TwiML their Url answered) and rejected ones
+    GET  /_fake/callbacks               callbacks posted and the HTTP status they got
     GET  /_fake/stats                   counts only (cheap to poll)
     POST /_fake/reset                   forget everything, drop scripted failures
-    POST /_fake/fail    {"count": 1, "status": 400, "code": 21610, "message": "..."}
+    POST /_fake/fail    {"count": 1, "status": 400, "code": 21610, "message": "...", "api": "messages"|"calls"}
     POST /_fake/config  {"callbacks": "auto"|"manual"|"off", "callback_delay": 0.0}
     POST /_fake/release                 post the held callbacks (manual mode)
 
@@ -49,6 +55,7 @@ import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from xml.etree import ElementTree
 
 import requests
 from twilio.request_validator import RequestValidator
@@ -56,6 +63,7 @@ from twilio.request_validator import RequestValidator
 API_VERSION = "2010-04-01"
 _MESSAGES = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>AC[0-9a-fA-F]{{32}})/Messages\.json$")
 _MESSAGE = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>AC[0-9a-fA-F]{{32}})/Messages/(?P<sid>(SM|MM)[0-9a-fA-F]{{32}})\.json$")
+_CALLS = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>AC[0-9a-fA-F]{{32}})/Calls\.json$")
 _LOOKUP = re.compile(r"^/v2/PhoneNumbers/(?P<number>[^/]+)$")
 
 # Characters of the GSM 03.38 basic set and its extension, enough to count segments like Twilio.
@@ -80,6 +88,9 @@ _ERROR_MESSAGES = {
     21612: "The 'To' phone number is not currently reachable via SMS.",
     21614: "'To' number is not a valid mobile number",
 }
+# How long a call the fake "answers" lasts, and how long its <Dial> to the lead was connected.
+CALL_DURATION, DIAL_DURATION = 34, 30
+_APIS = ("messages", "calls")
 
 
 def num_segments(body: str) -> int:
@@ -113,7 +124,8 @@ def twilio_error(status: int, code: int | None = None, message: str | None = Non
 
 @dataclasses.dataclass
 class Failure:
-    """A scripted answer for the next Messages.create: an HTTP error, a dropped connection, or a delay."""
+    """A scripted answer for the next Messages.create or Calls.create: an HTTP error, a dropped
+    connection, or a delay."""
 
     status: int = 400  # 0 drops the connection without an answer
     code: int | None = None
@@ -146,10 +158,12 @@ class FakeTwilio:
         self._lock = threading.Condition()
         self._messages: list[dict] = []
         self._rejected: list[dict] = []
+        self._calls: list[dict] = []
+        self._rejected_calls: list[dict] = []
         self._callbacks: list[dict] = []
         self._by_sid: dict[str, dict] = {}
         self._by_to: dict[str, list[dict]] = collections.defaultdict(list)
-        self._failures: collections.deque[Failure] = collections.deque()
+        self._failures: dict[str, collections.deque[Failure]] = {api: collections.deque() for api in _APIS}
         self._outcomes: dict[str, tuple[tuple[str, ...], str]] = {}
         self._line_types: dict[str, str] = {}
         self._held: list[dict] = []
@@ -201,11 +215,16 @@ class FakeTwilio:
 
     # --- scripting --------------------------------------------------------------------------
 
-    def fail_next(self, count: int = 1, *, status: int = 400, code: int | None = None, message: str | None = None, delay: float = 0.0) -> None:
-        """The next ``count`` Messages.create answer HTTP ``status`` with Twilio's error JSON
-        (``status=0``: the connection is dropped without an answer)."""
+    def fail_next(
+        self, count: int = 1, *, status: int = 400, code: int | None = None, message: str | None = None,
+        delay: float = 0.0, api: str = "messages",
+    ) -> None:
+        """The next ``count`` Messages.create (or, with ``api="calls"``, Calls.create) answer HTTP
+        ``status`` with Twilio's error JSON (``status=0``: the connection is dropped without an answer)."""
+        if api not in _APIS:
+            raise ValueError(f"api must be messages or calls, not {api!r}")
         with self._lock:
-            self._failures.extend(Failure(status, code, message, delay) for _ in range(count))
+            self._failures[api].extend(Failure(status, code, message, delay) for _ in range(count))
 
     def set_outcome(self, to: str, statuses: tuple[str, ...] | list[str], error_code: str = "") -> None:
         """Status callbacks for texts to ``to``, e.g. ("sent", "undelivered") with "30003"."""
@@ -220,10 +239,13 @@ class FakeTwilio:
         with self._lock:
             self._messages.clear()
             self._rejected.clear()
+            self._calls.clear()
+            self._rejected_calls.clear()
             self._callbacks.clear()
             self._by_sid.clear()
             self._by_to.clear()
-            self._failures.clear()
+            for failures in self._failures.values():
+                failures.clear()
             self._outcomes.clear()
             self._line_types.clear()
             self._held.clear()
@@ -239,7 +261,7 @@ class FakeTwilio:
                 self.callback_delay = float(callback_delay)
 
     def release_callbacks(self) -> int:
-        """Post the callbacks held in manual mode (in the background); returns how many messages."""
+        """Post the callbacks held in manual mode (in the background); returns how many messages and calls."""
         with self._lock:
             held, self._held = self._held, []
             self._pending_callbacks += len(held)
@@ -260,6 +282,16 @@ class FakeTwilio:
             return [dict(r) for r in self._rejected]
 
     @property
+    def calls(self) -> list[dict]:
+        with self._lock:
+            return [dict(c) for c in self._calls]
+
+    @property
+    def rejected_calls(self) -> list[dict]:
+        with self._lock:
+            return [dict(r) for r in self._rejected_calls]
+
+    @property
     def callbacks(self) -> list[dict]:
         with self._lock:
             return [dict(c) for c in self._callbacks]
@@ -268,6 +300,7 @@ class FakeTwilio:
         with self._lock:
             return {
                 "messages": len(self._messages), "rejected": len(self._rejected), "callbacks": len(self._callbacks),
+                "calls": len(self._calls), "rejected_calls": len(self._rejected_calls),
                 "callbacks_pending": self._pending_callbacks + self._jobs.qsize(), "held": len(self._held),
                 "callback_errors": sum(1 for c in self._callbacks if not c["http_status"] or c["http_status"] >= 500),
             }
@@ -307,16 +340,9 @@ class FakeTwilio:
         media = raw.get("MediaUrl", [])
         attempt = {"to": to, "from": from_ or None, "body": body, "received_ns": now_ns, "received_monotonic": now_mono}
         with self._lock:
-            failure = self._failures.popleft() if self._failures else None
+            failure = self._failures["messages"].popleft() if self._failures["messages"] else None
         if failure is not None:
-            if failure.delay:
-                time.sleep(failure.delay)
-            with self._lock:
-                self._rejected.append({**attempt, "http_status": failure.status, "code": failure.code})
-                self._lock.notify_all()
-            if failure.status == 0:
-                return 0, {}
-            return failure.status, twilio_error(failure.status, failure.code, failure.message)
+            return self._fail(failure, attempt, self._rejected)
         error = None
         if not to:
             error = twilio_error(400, 21604, "A 'To' phone number is required.")
@@ -359,9 +385,80 @@ class FakeTwilio:
             job = None
             if record["status_callback"] and self.callbacks_mode != "off":
                 job = {
-                    "url": record["status_callback"], "token": self.auth_token or password, "statuses": statuses,
+                    "kind": "message", "url": record["status_callback"], "token": self.auth_token or password, "statuses": statuses,
                     "error_code": error_code, "sid": sid, "account_sid": account_sid, "to": to,
                     "from": from_, "service": service, "delay": self.callback_delay,
+                }
+                if self.callbacks_mode == "manual":
+                    self._held.append(job)
+                    job = None
+                else:
+                    self._pending_callbacks += 1
+            self._lock.notify_all()
+        if job:
+            self._jobs.put(job)
+        return 201, resource
+
+    def _fail(self, failure: Failure, attempt: dict, rejected: list[dict]) -> tuple[int, dict]:
+        if failure.delay:
+            time.sleep(failure.delay)
+        with self._lock:
+            rejected.append({**attempt, "http_status": failure.status, "code": failure.code})
+            self._lock.notify_all()
+        if failure.status == 0:
+            return 0, {}
+        return failure.status, twilio_error(failure.status, failure.code, failure.message)
+
+    def _call_create(self, account_sid: str, password: str, raw: dict[str, list[str]]) -> tuple[int, dict]:
+        now_ns, now_mono = time.time_ns(), time.monotonic()
+        form = {k: v[-1] for k, v in raw.items()}
+        to, from_, url = form.get("To", ""), form.get("From", ""), form.get("Url", "")
+        attempt = {"to": to, "from": from_ or None, "url": url, "received_ns": now_ns, "received_monotonic": now_mono}
+        with self._lock:
+            failure = self._failures["calls"].popleft() if self._failures["calls"] else None
+        if failure is not None:
+            return self._fail(failure, attempt, self._rejected_calls)
+        error = None
+        if not to:
+            error = twilio_error(400, 21201, "No 'To' number is specified")
+        elif not from_:
+            error = twilio_error(400, 21213, "No 'From' number is specified")
+        elif not url:
+            error = twilio_error(400, 21205, "Url parameter is required.")
+        elif not re.fullmatch(r"\+[1-9]\d{6,14}", to):
+            error = twilio_error(400, 21211, f"Invalid 'To' Phone Number: {to}")
+        if error:
+            with self._lock:
+                self._rejected_calls.append({**attempt, "http_status": 400, "code": error["code"]})
+                self._lock.notify_all()
+            return 400, error
+        sid = "CA" + uuid.uuid4().hex
+        created = _rfc2822_now()
+        uri = f"/{API_VERSION}/Accounts/{account_sid}/Calls/{sid}.json"
+        resource = {
+            "account_sid": account_sid, "annotation": None, "answered_by": None, "api_version": API_VERSION,
+            "caller_name": None, "date_created": created, "date_updated": created, "direction": "outbound-api",
+            "duration": None, "end_time": None, "forwarded_from": None, "from": from_, "from_formatted": from_,
+            "group_sid": None, "parent_call_sid": None, "phone_number_sid": None, "price": None, "price_unit": "USD",
+            "queue_time": "0", "sid": sid, "start_time": None, "status": "queued",
+            "subresource_uris": {"recordings": uri.replace(".json", "/Recordings.json")},
+            "to": to, "to_formatted": to, "trunk_sid": None, "uri": uri,
+        }
+        record = {
+            "sid": sid, "account_sid": account_sid, "to": to, "from": from_, "url": url,
+            "method": form.get("Method", "POST"), "timeout": form.get("Timeout", ""),
+            "status_callback": form.get("StatusCallback", ""),
+            # Twilio posts only "completed" unless the call asked for more.
+            "status_callback_events": raw.get("StatusCallbackEvent") or ["completed"],
+            "status": "queued", "twiml": None, "received_ns": now_ns, "received_monotonic": now_mono,
+        }
+        with self._lock:
+            self._calls.append(record)
+            job = None
+            if self.callbacks_mode != "off":
+                job = {
+                    "kind": "call", "record": record, "token": self.auth_token or password,
+                    "account_sid": account_sid, "delay": self.callback_delay,
                 }
                 if self.callbacks_mode == "manual":
                     self._held.append(job)
@@ -414,6 +511,9 @@ class FakeTwilio:
             try:
                 if job["delay"]:
                     time.sleep(job["delay"])
+                if job["kind"] == "call":
+                    self._answer_call(session, job)
+                    continue
                 for status in job["statuses"]:
                     self._post_callback(session, job, status)
             finally:
@@ -432,24 +532,84 @@ class FakeTwilio:
             params["ErrorCode"] = job["error_code"]
         if status == "delivered":
             params["RawDlrDoneDate"] = datetime.now(timezone.utc).strftime("%y%m%d%H%M")
-        signature = RequestValidator(job["token"]).compute_signature(job["url"], params)
+        self._signed_post(session, job["token"], job["url"], params, sid=job["sid"], to=job["to"], status=status, event="status")
+
+    def _answer_call(self, session: requests.Session, job: dict) -> None:
+        """Play a call whose callee answers at once: progress callbacks, the TwiML fetch, the
+        <Dial action> if the TwiML dials, and the final "completed"."""
+        record, token = job["record"], job["token"]
+        callback, events = record["status_callback"], set(record["status_callback_events"])
+        base = {
+            "CallSid": record["sid"], "AccountSid": job["account_sid"], "From": record["from"], "To": record["to"],
+            "Direction": "outbound-api", "ApiVersion": API_VERSION,
+        }
+        sequence = 0
+
+        def advance(status: str, *, post: bool, **extra) -> None:
+            nonlocal sequence
+            with self._lock:
+                record["status"] = status
+                self._lock.notify_all()
+            if not (callback and post):
+                return
+            params = {
+                **base, "CallStatus": status, "CallbackSource": "call-progress-events",
+                "SequenceNumber": str(sequence), "Timestamp": _rfc2822_now(), **extra,
+            }
+            sequence += 1
+            self._signed_post(session, token, callback, params, sid=record["sid"], to=record["to"], status=status, event="status")
+
+        for event, status in (("initiated", "initiated"), ("ringing", "ringing"), ("answered", "in-progress")):
+            advance(status, post=event in events)
+        twiml = self._signed_post(
+            session, token, record["url"], {**base, "CallStatus": "in-progress"},
+            sid=record["sid"], to=record["to"], status="in-progress", event="url",
+        )
+        with self._lock:
+            record["twiml"] = twiml
+        action = _dial_action(twiml or "")
+        if action:
+            self._signed_post(
+                session, token, action,
+                {**base, "CallStatus": "in-progress", "DialCallStatus": "completed", "DialCallSid": "CA" + uuid.uuid4().hex,
+                 "DialCallDuration": str(DIAL_DURATION)},
+                sid=record["sid"], to=record["to"], status="completed", event="action",
+            )
+        advance("completed", post=True, CallDuration=str(CALL_DURATION))  # whichever events the call asked for
+
+    def _signed_post(
+        self, session: requests.Session, token: str, url: str, params: dict, *, sid: str, to: str, status: str, event: str
+    ) -> str | None:
+        """POST a signed webhook, record it with the HTTP status it got, and return the answer's body."""
+        signature = RequestValidator(token).compute_signature(url, params)
         headers = {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1", "Content-Type": "application/x-www-form-urlencoded"}
         sent_ns = time.time_ns()
-        http_status, error = None, ""
+        http_status, error, body = None, "", None
         for attempt in range(2):  # a kept-alive connection the server closed meanwhile: retry once, fresh
             try:
-                response = session.post(job["url"], data=urlencode(params), headers=headers, timeout=15)
-                http_status = response.status_code
+                response = session.post(url, data=urlencode(params), headers=headers, timeout=15)
+                http_status, body = response.status_code, response.text
                 error = ""
                 break
             except requests.RequestException as exc:
                 error = f"{type(exc).__name__}: {exc}"
         with self._lock:
             self._callbacks.append({
-                "sid": job["sid"], "to": job["to"], "status": status, "url": job["url"],
+                "sid": sid, "to": to, "status": status, "event": event, "url": url,
                 "http_status": http_status, "error": error, "sent_ns": sent_ns, "answered_ns": time.time_ns(),
             })
             self._lock.notify_all()
+        return body
+
+
+def _dial_action(twiml: str) -> str:
+    """The action URL of the first <Dial> in a TwiML document ("" when it does not dial)."""
+    try:
+        root = ElementTree.fromstring(twiml)
+    except ElementTree.ParseError:
+        return ""
+    dial = root.find("Dial")
+    return dial.get("action", "") if dial is not None else ""
 
 
 class _Server(ThreadingHTTPServer):
@@ -538,6 +698,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_json(401, twilio_error(401))
             raw = parse_qs(body.decode(), keep_blank_values=True)
             return self._send_json(*self.fake._message_create(match["account"], password, raw))
+        if match := _CALLS.match(parts.path):
+            password = self._auth(match["account"])
+            if password is None:
+                return self._send_json(401, twilio_error(401))
+            raw = parse_qs(body.decode(), keep_blank_values=True)
+            return self._send_json(*self.fake._call_create(match["account"], password, raw))
         return self._send_json(404, twilio_error(404, 20404, f"The requested resource {parts.path} was not found"))
 
     def _control(self, method: str, path: str, query: dict, body: bytes) -> None:
@@ -549,6 +715,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, fake.stats())
         if (method, path) == ("GET", "/_fake/messages"):
             return self._send_json(200, {"messages": fake.messages, "rejected": fake.rejected})
+        if (method, path) == ("GET", "/_fake/calls"):
+            return self._send_json(200, {"calls": fake.calls, "rejected": fake.rejected_calls})
         if (method, path) == ("GET", "/_fake/callbacks"):
             return self._send_json(200, {"callbacks": fake.callbacks})
         if (method, path) == ("GET", "/_fake/wait"):
@@ -558,10 +726,13 @@ class _Handler(BaseHTTPRequestHandler):
             fake.reset()
             return self._send_json(200, {"ok": True})
         if (method, path) == ("POST", "/_fake/fail"):
-            fake.fail_next(
-                int(data.get("count", 1)), status=int(data.get("status", 400)), code=data.get("code"),
-                message=data.get("message"), delay=float(data.get("delay", 0)),
-            )
+            try:
+                fake.fail_next(
+                    int(data.get("count", 1)), status=int(data.get("status", 400)), code=data.get("code"),
+                    message=data.get("message"), delay=float(data.get("delay", 0)), api=data.get("api", "messages"),
+                )
+            except ValueError as exc:
+                return self._send_json(400, {"error": str(exc)})
             return self._send_json(200, {"ok": True})
         if (method, path) == ("POST", "/_fake/config"):
             try:

@@ -142,6 +142,11 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    if TESTING:
+        # A file, not memory: the browser tests' ASGI server answers from its own threads, and
+        # each thread's connection must see the same database. One file per test process, so
+        # two test runs never share one.
+        _db["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     if sys.argv[1:2] == ["qcluster"]:
         # The worker forks processes (and re-forks them on recycle); a pool's connections and
@@ -210,8 +215,12 @@ TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.
 SMS_BACKEND = os.environ.get("SMS_BACKEND") or (
     "leads.sms.console.ConsoleBackend" if DEMO_MODE else "leads.sms.twilio.TwilioBackend"
 )
+VOICE_BACKEND = os.environ.get("VOICE_BACKEND") or (
+    "leads.voice.console.ConsoleBackend" if DEMO_MODE else "leads.voice.twilio.TwilioBackend"
+)
 if TESTING:
     SMS_BACKEND = "leads.sms.locmem.LocmemBackend"
+    VOICE_BACKEND = "leads.voice.locmem.LocmemBackend"
     TWILIO_AUTH_TOKEN = "test-auth-token"
 
 # --- auth and pages ---------------------------------------------------------------------------

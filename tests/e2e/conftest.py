@@ -1,8 +1,14 @@
-"""Browser tests: Playwright driving Debian's Chromium (no browser download) against live_server."""
+"""Browser tests: Playwright driving Debian's Chromium (no browser download) against Daphne."""
 
 import os
 
 import pytest
+import requests
+from playwright.sync_api import expect
+
+from conftest import Twilio
+
+PASSWORD = "browser-test-password"
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -38,8 +44,81 @@ def page(chromium):
     context.close()
 
 
+class _AsgiServer:
+    """Daphne serving the project's ASGI application (HTTP and the inbox websocket) from a thread
+    of the test process, so tests share its settings and database."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        from daphne.endpoints import build_endpoint_description_strings
+        from daphne.server import Server
+
+        from textback_site.asgi import application
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = Server(
+            application=application, signal_handlers=False, verbosity=0,
+            endpoints=build_endpoint_description_strings(host="127.0.0.1", port=self.port),
+        )
+        threading.Thread(target=self.server.run, name="daphne", daemon=True).start()
+        self._wait_until_listening()
+
+    def _wait_until_listening(self, timeout: float = 10) -> None:
+        import socket
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("daphne did not start listening")
+
+
+@pytest.fixture(scope="session")
+def _asgi_server(django_db_setup, django_db_blocker):
+    return _AsgiServer()
+
+
 @pytest.fixture
-def live(settings, live_server):
-    """The app as Twilio sees it: signatures are checked against the live server's URL."""
-    settings.PUBLIC_BASE_URL = live_server.url
-    return live_server
+def live(_asgi_server, settings, transactional_db):
+    """The app over real HTTP and websockets; Twilio's signatures are computed for its URL."""
+    settings.PUBLIC_BASE_URL = _asgi_server.url
+    return _asgi_server
+
+
+class _HttpClient:
+    """What conftest's Twilio helper posts with, over a real socket to the server."""
+
+    def __init__(self, base_url: str):
+        self.base_url, self.session = base_url, requests.Session()
+
+    def post(self, path: str, data: str, *, content_type: str, HTTP_X_TWILIO_SIGNATURE: str):  # noqa: N803
+        headers = {"Content-Type": content_type, "X-Twilio-Signature": HTTP_X_TWILIO_SIGNATURE}
+        return self.session.post(self.base_url + path, data=data, headers=headers, timeout=10)
+
+
+@pytest.fixture
+def twilio_http(live, settings, brokerage):
+    client = _HttpClient(live.url)
+    yield Twilio(client, settings.TWILIO_AUTH_TOKEN, live.url)
+    client.session.close()
+
+
+def sign_in(page, base_url: str, django_user_model, email: str) -> None:
+    """Sign in through the login form; agents land in their inbox, its websocket connected."""
+    user = django_user_model.objects.get(email=email)
+    user.set_password(PASSWORD)
+    user.save()
+    page.goto(base_url + "/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#live-status")).to_have_text("Live")

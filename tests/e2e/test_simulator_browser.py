@@ -5,22 +5,12 @@ from leads.models import Call, Lead, Message
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "browser-test-password"
-
-
-def sign_in(page, live, django_user_model, email: str) -> None:
-    user = django_user_model.objects.get(email=email)
-    user.set_password(PASSWORD)
-    user.save()
-    page.goto(live.url + "/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+from .conftest import sign_in
 
 
 @pytest.fixture
 def signed_in_broker(page, live, brokerage, django_user_model):
-    sign_in(page, live, django_user_model, "bree@example.com")
+    sign_in(page, live.url, django_user_model, "bree@example.com")
     expect(page.get_by_text("Bree Adams")).to_be_visible()
     return page
 
@@ -49,7 +39,7 @@ def test_a_missed_call_in_the_simulator_texts_the_phone_back(signed_in_broker, l
 
 
 def test_an_agent_who_is_not_staff_cannot_open_the_simulator(page, live, brokerage, django_user_model):
-    sign_in(page, live, django_user_model, "ann@example.com")
+    sign_in(page, live.url, django_user_model, "ann@example.com")
     expect(page.get_by_text("Ann Lee")).to_be_visible()
     expect(page.get_by_role("link", name="Simulator")).to_have_count(0)
     page.goto(live.url + "/simulator/")

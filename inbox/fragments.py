@@ -1,0 +1,133 @@
+"""HTML fragments of the inbox, rendered for one agent: the same pieces make the first page,
+answer the agent's own actions, and travel over the websocket as htmx out-of-band swaps."""
+
+import dataclasses
+from urllib.parse import urlencode
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from compliance.gate import Verdict
+from inbox import selectors
+from leads.models import Lead
+from routing.models import Agent, LeadType
+
+TEMPLATE = "inbox/inbox.html"
+SOCKET_PATH = "ws/inbox/"  # routed to InboxConsumer in textback_site/asgi.py
+THREAD_PARTS = ("thread_header", "timeline", "panel", "composer")
+
+
+@dataclasses.dataclass
+class InboxState:
+    """What one browser tab shows: the list's filter, search and page, and the open thread."""
+
+    view: str = "open"
+    query: str = ""
+    page: int = 1
+    lead_id: int | None = None
+
+    @classmethod
+    def from_params(cls, params) -> "InboxState":
+        view = params.get("view") or "open"
+        try:
+            page = max(1, int(params.get("page") or 1))
+        except ValueError:
+            page = 1
+        try:
+            lead_id = int(params["lead"]) if params.get("lead") else None
+        except ValueError:
+            lead_id = None
+        return cls(view=view if view in selectors.VIEW_KEYS else "open", query=(params.get("q") or "")[:100], page=page, lead_id=lead_id)
+
+    def list_params(self, **changes) -> str:
+        """The list's query string, for links that keep the tab's filter and search."""
+        params = {"view": self.view, "q": self.query, "page": self.page, **changes}
+        return urlencode({k: v for k, v in params.items() if v and (k, v) not in (("view", "open"), ("page", 1))})
+
+    @property
+    def socket_url(self) -> str:
+        params = {"view": self.view, "q": self.query, "page": self.page, "lead": self.lead_id or ""}
+        return "/" + SOCKET_PATH + "?" + urlencode({k: v for k, v in params.items() if v})
+
+
+def _render(part: str, context: dict) -> str:
+    # Times read in the agent's office's zone, whichever process renders them.
+    agent = context.get("agent")
+    with timezone.override(agent.office.tz if agent else None):
+        return render_to_string(f"{TEMPLATE}#{part}", context)
+
+
+def _tabs(*, agent: Agent, state: InboxState) -> list[dict]:
+    counts = selectors.inbox_counts(agent=agent)
+    return [
+        {"label": view.label, "count": counts.get(view.key), "current": view.key == state.view,
+         "query": InboxState(view=view.key, query=state.query).list_params()}
+        for view in selectors.VIEWS
+    ]
+
+
+def list_context(*, agent: Agent, state: InboxState) -> dict:
+    return {
+        "agent": agent, "state": state,
+        "page_obj": selectors.inbox_page(agent=agent, view=state.view, query=state.query, page=state.page),
+        "tabs": _tabs(agent=agent, state=state),
+    }
+
+
+def thread_context(*, agent: Agent, lead: Lead, state: InboxState) -> dict:
+    gate = selectors.reply_gate(lead=lead)
+    return {
+        "agent": agent, "state": state, "lead": lead,
+        "timeline": selectors.thread_timeline(lead=lead),
+        "gate": gate, "gate_blocked": gate.verdict is Verdict.BLOCKED, "gate_deferred": gate.verdict is Verdict.DEFERRED,
+        "snippets": selectors.reply_snippets(lead=lead, agent=agent),
+        "transfer_targets": selectors.transfer_targets(lead=lead),
+        "outcomes": [choice for choice in Lead.Outcome.choices if choice[0]],
+        "lead_types": LeadType.choices,
+        "can_claim": lead.assigned_agent_id is None and agent.role != Agent.Role.BROKER,
+    }
+
+
+def thread_fragments(*, agent: Agent, lead: Lead, state: InboxState, parts=THREAD_PARTS, feedback: str = "", error: bool = False) -> str:
+    """The open thread's parts as out-of-band swaps, plus a line of feedback for the agent."""
+    context = {**thread_context(agent=agent, lead=lead, state=state), "oob": True}
+    html = [_render(part, context) for part in parts]
+    if feedback or error:
+        html.append(_render("feedback", {"oob": True, "feedback": feedback, "error": error}))
+    return "".join(html)
+
+
+def feedback_fragment(message: str, *, error: bool) -> str:
+    """A line telling the agent what happened (or why it did not)."""
+    return _render("feedback", {"oob": True, "feedback": message, "error": error})
+
+
+def row_fragments(*, agent: Agent, state: InboxState, lead_id: int, to_top: bool) -> str:
+    """Move, refresh or remove one conversation in the list, whichever the tab's view needs.
+
+    The page may not hold the row (another page, or it just arrived): a fresh row that belongs
+    on this page goes on top; a row that no longer belongs in the view is removed.
+    """
+    row = selectors.inbox_row(agent=agent, lead_id=lead_id, view=state.view, query=state.query)
+    context = {"agent": agent, "state": state, "oob": True, "row": row, "lead_id": lead_id}
+    if row is None:
+        return _render("row_delete", context)
+    if to_top and state.page == 1:
+        return _render("row_delete", context) + _render("row_on_top", context)
+    return _render("row", context)
+
+
+def counts_fragment(*, agent: Agent, state: InboxState) -> str:
+    return _render("counts", {"oob": True, "agent": agent, "tabs": _tabs(agent=agent, state=state)})
+
+
+def list_fragment(*, agent: Agent, state: InboxState) -> str:
+    return _render("conversation_list", {**list_context(agent=agent, state=state), "oob": True})
+
+
+def thread_gone_fragment() -> str:
+    return _render("thread_gone", {"oob": True})
+
+
+def toast_fragment(*, agent: Agent, lead: Lead, title: str) -> str:
+    return _render("toast", {"oob": True, "agent": agent, "lead": lead, "title": title})

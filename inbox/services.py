@@ -1,0 +1,178 @@
+"""What agents do with a lead from the inbox: claim, reply, transfer, record an outcome, note.
+
+Callers have already checked that the agent may see the lead (`leads_visible_to`); these
+services check what depends on the lead's current state, under its row lock, and refuse with
+a reason a person can read. Every change is on the lead's timeline and published live.
+"""
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from compliance.gate import Verdict
+from inbox.selectors import reply_gate, reply_line
+from leads.models import Lead, LeadEvent, LeadRead, Message
+from leads.services import lead_assign, lead_event_publish, message_queue
+from routing.models import Agent, LeadType
+from routing.selectors import LEAD_TAKING_ROLES
+
+MAX_REPLY_LENGTH = 1600  # Twilio's limit for one message body
+
+
+class ActionRefused(Exception):
+    """The action cannot be done as asked; `reason` says why, for the agent."""
+
+    def __init__(self, reason: str, *, conflict: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.conflict = conflict  # someone else changed the lead first (HTTP 409), not bad input (400)
+
+
+def _lead_locked(lead: Lead) -> Lead:
+    return Lead.objects.select_for_update(of=("self",)).select_related("office__brokerage", "line", "assigned_agent").get(pk=lead.pk)
+
+
+def _publish_updated(lead: Lead) -> None:
+    lead_event_publish(lead, {"type": "lead.updated"})
+
+
+def lead_claim(*, agent: Agent, lead: Lead) -> Lead:
+    """Take an unassigned lead. Two agents claiming at once: the first wins, the second is told who."""
+    if agent.role not in LEAD_TAKING_ROLES:
+        raise ActionRefused("Brokers hand leads to agents with Transfer rather than claiming them.")
+    with transaction.atomic():
+        lead = _lead_locked(lead)
+        if lead.assigned_agent_id == agent.pk:
+            return lead
+        if lead.assigned_agent_id is not None:
+            raise ActionRefused(f"{lead.assigned_agent.name} already has this lead.", conflict=True)
+        return lead_assign(lead=lead, agent=agent, actor=agent, kind=LeadEvent.Kind.CLAIMED)
+
+
+def lead_transfer(*, actor: Agent, lead: Lead, to_agent: Agent | None, reason: str) -> Lead:
+    """Hand the lead to another agent of its office, or back to the office pool, saying why."""
+    reason = reason.strip()
+    if not reason:
+        raise ActionRefused("Say why you are transferring the lead, so the next agent knows.")
+    if to_agent is not None and (to_agent.office_id != lead.office_id or to_agent.role not in LEAD_TAKING_ROLES):
+        raise ActionRefused("Leads go to agents and team leaders of the lead's office.")
+    if to_agent is not None and not to_agent.user.is_active:
+        raise ActionRefused(f"{to_agent.name} can no longer sign in.")
+    with transaction.atomic():
+        lead = _lead_locked(lead)
+        if lead.assigned_agent_id == (to_agent.pk if to_agent else None):
+            raise ActionRefused(f"The lead is already with {to_agent.name}." if to_agent else "The lead is already unassigned.")
+        return lead_assign(lead=lead, agent=to_agent, actor=actor, kind=LeadEvent.Kind.TRANSFERRED, reason=reason[:500])
+
+
+def lead_outcome_set(*, actor: Agent, lead: Lead, outcome: str, appointment_at: dt.datetime | None = None) -> Lead:
+    """Record how the conversation went; a closing outcome takes the lead out of the open lists."""
+    if outcome not in Lead.Outcome.values or outcome == Lead.Outcome.NONE:
+        raise ActionRefused("Choose an outcome.")
+    if outcome == Lead.Outcome.APPOINTMENT and appointment_at is None:
+        raise ActionRefused("Give the appointment's date and time.")
+    with transaction.atomic():
+        lead = _lead_locked(lead)
+        lead.outcome = outcome
+        lead.appointment_at = appointment_at if outcome == Lead.Outcome.APPOINTMENT else None
+        fields = ["outcome", "appointment_at"]
+        if outcome in Lead.CLOSING_OUTCOMES:
+            lead.status, lead.awaiting_reply_since = Lead.Status.CLOSED, None
+            fields += ["status", "awaiting_reply_since"]
+        elif lead.status == Lead.Status.CLOSED:
+            lead.status = Lead.Status.ENGAGED
+            fields.append("status")
+        lead.save(update_fields=fields)
+        text = lead.get_outcome_display()
+        if lead.appointment_at:
+            local = timezone.localtime(lead.appointment_at, lead.office.tz)
+            text += f": {local:%a %b %-d, %-I:%M %p} {local.tzname()}"
+        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.OUTCOME, actor=actor, text=text)
+        _publish_updated(lead)
+    return lead
+
+
+def lead_note_add(*, actor: Agent, lead: Lead, text: str) -> LeadEvent:
+    """An internal note: on the timeline for the team, never texted to the lead."""
+    text = text.strip()
+    if not text:
+        raise ActionRefused("Write the note first.")
+    with transaction.atomic():
+        note = LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.NOTE, actor=actor, text=text[:4000])
+        _publish_updated(lead)
+    return note
+
+
+def lead_details_update(*, actor: Agent, lead: Lead, name: str, email: str, lead_type: str) -> Lead:
+    name, email = name.strip()[:120], email.strip()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise ActionRefused(f"{email!r} is not an email address.")
+    if lead_type not in LeadType.values:
+        raise ActionRefused("Choose buyer, seller, home value or general.")
+    with transaction.atomic():
+        lead = _lead_locked(lead)
+        changes = [
+            f"{label} {new or '—'}" for label, old, new in
+            [("name", lead.name, name), ("email", lead.email, email), ("type", lead.lead_type, lead_type)]
+            if old != new
+        ]
+        if not changes:
+            return lead
+        lead.name, lead.email, lead.lead_type = name, email, lead_type
+        lead.save(update_fields=["name", "email", "lead_type"])
+        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.EDITED, actor=actor, text="Set " + ", ".join(changes) + ".")
+        _publish_updated(lead)
+    return lead
+
+
+def agent_reply_send(*, agent: Agent, lead: Lead, body: str) -> Message:
+    """Queue an agent's text to the lead. The gate is asked now, to tell the agent at once, and
+    again when the worker sends; a deferred reply waits in the outbox until it may go.
+
+    Replying to an unassigned lead claims it: whoever answers owns the conversation.
+    """
+    body = body.strip()
+    if not body:
+        raise ActionRefused("Write a message first.")
+    if len(body) > MAX_REPLY_LENGTH:
+        raise ActionRefused(f"Keep it under {MAX_REPLY_LENGTH} characters.")
+    decision = reply_gate(lead=lead)
+    if decision.verdict is Verdict.BLOCKED:
+        raise ActionRefused(decision.reason)
+    now = timezone.now()
+    with transaction.atomic():
+        lead = _lead_locked(lead)
+        if lead.assigned_agent_id is None and agent.role in LEAD_TAKING_ROLES:
+            lead = lead_assign(lead=lead, agent=agent, actor=agent, kind=LeadEvent.Kind.CLAIMED, reason="Replied first.")
+        message = message_queue(lead=lead, line=reply_line(lead=lead), kind=Message.Kind.REPLY, body=body, now=now, agent=agent)
+        lead.awaiting_reply_since, lead.last_activity_at = None, now
+        fields = ["awaiting_reply_since", "last_activity_at"]
+        if lead.status in (Lead.Status.NEW, Lead.Status.CLOSED):
+            lead.status = Lead.Status.CONTACTED
+            fields.append("status")
+        lead.save(update_fields=fields)
+        _publish_updated(lead)
+        _read_mark(agent=agent, lead=lead, at=now)
+    return message
+
+
+def lead_mark_read(*, agent: Agent, lead: Lead) -> None:
+    _read_mark(agent=agent, lead=lead, at=timezone.now())
+
+
+def _read_mark(*, agent: Agent, lead: Lead, at: dt.datetime) -> None:
+    LeadRead.objects.update_or_create(agent=agent, lead=lead, defaults={"read_at": at})
+
+
+def agent_duty_set(*, agent: Agent, on_duty: bool) -> Agent:
+    """Off duty: no new leads and no ringing; the agent's open leads stay theirs."""
+    if agent.on_duty != on_duty:
+        agent.on_duty = on_duty
+        agent.save(update_fields=["on_duty"])
+    return agent

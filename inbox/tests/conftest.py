@@ -1,0 +1,38 @@
+"""Inbox fixtures: signed-in agents of the shared two-office brokerage, and leads in known hands."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE
+from leads.models import Lead
+from routing.models import Agent, TrackingNumber
+
+
+def agent(email: str) -> Agent:
+    return Agent.objects.select_related("user", "office").get(user__email=email)
+
+
+def signed_in(email: str) -> Client:
+    client = Client()
+    client.force_login(get_user_model().objects.get(email=email))
+    return client
+
+
+def lead_for(*, phone: str, line: str = DOWNTOWN_BUYER_LINE, agent_email: str | None = None, **fields) -> Lead:
+    tracking = TrackingNumber.objects.select_related("office").get(number=line)
+    return Lead.objects.create(
+        phone=phone, office=tracking.office, line=tracking, source=tracking.source, lead_type=tracking.lead_type,
+        assigned_agent=agent(agent_email) if agent_email else None, **fields,
+    )
+
+
+@pytest.fixture
+def leads(brokerage):
+    """Ann's lead, Ben's lead, a Downtown pool lead and a Lakeside lead."""
+    return {
+        "ann": lead_for(phone=CALLER, agent_email="ann@example.com", name="Ann's buyer"),
+        "ben": lead_for(phone="+15555551235", agent_email="ben@example.com", name="Ben's buyer"),
+        "pool": lead_for(phone="+15555551236", name="Pool caller"),
+        "lakeside": lead_for(phone="+15555551237", line=LAKESIDE_LINE, agent_email="dan@example.com", name="Lakeside owner"),
+    }

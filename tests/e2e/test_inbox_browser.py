@@ -1,0 +1,116 @@
+"""The live inbox in a real browser: Daphne serving HTTP and the websocket, signed webhooks in,
+the real Twilio SDK out to a loopback fake whose signed status callbacks come back."""
+
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from compliance.models import ConsentEvent
+from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE
+from leads.models import Lead, Message
+from tests.fake_twilio import FakeTwilio
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+from .conftest import sign_in
+
+ACCOUNT_SID = "AC" + "7e" * 16
+
+
+def test_an_inbound_text_appears_live_in_the_open_inbox_and_thread(page, live, twilio_http, django_user_model):
+    twilio_http.missed_call()
+    lead = Lead.objects.get(phone=CALLER)
+    agent = lead.assigned_agent
+    sign_in(page, live.url, django_user_model, agent.user.email)
+    page.goto(f"{live.url}/leads/{lead.pk}/")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    expect(page.locator("#timeline")).to_contain_text("Missed call")
+
+    started = time.monotonic()
+    assert twilio_http.sms("Is 12 Oak St still available? We'd love a showing Saturday").status_code == 200
+    expect(page.locator("#timeline")).to_contain_text("We'd love a showing Saturday", timeout=1000)
+    expect(page.locator(f"#row-{lead.pk}")).to_contain_text("We'd love a showing Saturday", timeout=1000)
+    assert time.monotonic() - started < 1.0
+    expect(page.locator(f"#row-{lead.pk} .clock")).to_contain_text("Needs reply")
+
+
+def test_a_new_lead_appears_in_the_list_without_a_reload(page, live, twilio_http, django_user_model):
+    sign_in(page, live.url, django_user_model, "tess@example.com")
+    expect(page.locator(".list-empty")).to_be_visible()
+    twilio_http.missed_call(caller="+15555553333")
+    expect(page.locator(".conversation-list")).to_contain_text("+15555553333", timeout=1000)
+    expect(page.locator(".list-empty")).to_have_count(0)
+
+
+@pytest.fixture
+def fake_twilio(settings):
+    with FakeTwilio(auth_token=settings.TWILIO_AUTH_TOKEN, callbacks="auto", callback_threads=1) as fake:
+        settings.SMS_BACKEND = "leads.sms.twilio.TwilioBackend"
+        settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
+        settings.TWILIO_API_BASE_URL = fake.url
+        yield fake
+
+
+def test_a_reply_reaches_twilio_and_its_delivery_shows_live(page, live, twilio_http, fake_twilio, django_user_model):
+    twilio_http.sms("Hi, is the Oak St house still for sale?")
+    lead = Lead.objects.get(phone=CALLER)
+    sign_in(page, live.url, django_user_model, lead.assigned_agent.user.email)
+    page.goto(f"{live.url}/leads/{lead.pk}/")
+    expect(page.locator("#live-status")).to_have_text("Live")
+
+    box = page.get_by_label("Your reply")
+    box.fill("It is! Want to see it tomorrow at 10?")
+    expect(page.locator("[data-segments]")).to_contain_text("1 text")
+    box.press("Enter")
+
+    sent = fake_twilio.wait_message(CALLER, timeout=5)
+    assert sent is not None and sent["body"] == "It is! Want to see it tomorrow at 10?" and sent["from"] == DOWNTOWN_BUYER_LINE
+    reply = Message.objects.get(kind=Message.Kind.REPLY)
+    expect(page.locator(f"#msg-{reply.pk} .delivery")).to_have_text("Delivered", timeout=5000)
+    expect(box).to_have_value("")
+    expect(page.locator(f"#row-{lead.pk} .clock")).to_have_text("Replied")
+
+
+def test_an_opted_out_leads_composer_is_disabled_with_the_reason(page, live, twilio_http, django_user_model):
+    twilio_http.sms("Looking at 12 Oak St")
+    lead = Lead.objects.get(phone=CALLER)
+    sign_in(page, live.url, django_user_model, lead.assigned_agent.user.email)
+    page.goto(f"{live.url}/leads/{lead.pk}/")
+    expect(page.get_by_label("Your reply")).to_be_enabled()
+
+    twilio_http.sms("STOP")  # arrives while the thread is open
+    composer = page.locator("#composer")
+    expect(composer).to_contain_text("This lead has opted out of texts.")
+    expect(page.get_by_label("Your reply")).to_be_disabled()
+    expect(page.locator("#thread-header")).to_contain_text("Opted out")
+    assert ConsentEvent.objects.filter(phone=CALLER, kind=ConsentEvent.Kind.OPT_OUT).exists()
+
+    page.reload()
+    expect(page.get_by_label("Your reply")).to_be_disabled()
+    expect(composer).to_contain_text("Opted out")
+
+
+def test_an_agent_of_another_office_never_sees_the_lead(page, live, twilio_http, django_user_model):
+    sign_in(page, live.url, django_user_model, "dan@example.com")  # Lakeside
+    twilio_http.missed_call(caller="+15555554444", line=LAKESIDE_LINE)
+    expect(page.locator(".conversation-list")).to_contain_text("+15555554444", timeout=2000)  # the socket is working
+
+    twilio_http.missed_call(caller=CALLER, line=DOWNTOWN_BUYER_LINE)
+    twilio_http.sms("Downtown only, please", caller=CALLER, line=DOWNTOWN_BUYER_LINE)
+    page.wait_for_timeout(800)
+    expect(page.locator(".conversation-list")).not_to_contain_text(CALLER)
+
+    downtown = Lead.objects.get(phone=CALLER)
+    response = page.goto(f"{live.url}/leads/{downtown.pk}/")
+    assert response.status == 404
+    expect(page.get_by_text("Downtown only, please")).to_have_count(0)
+
+    # Asking the websocket for the thread directly yields nothing of it either.
+    page.goto(f"{live.url}/")
+    frames = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+    page.evaluate(f"new WebSocket('ws://127.0.0.1:{live.port}/ws/inbox/?lead={downtown.pk}')")
+    twilio_http.sms("Still downtown only", caller=CALLER, line=DOWNTOWN_BUYER_LINE)
+    page.wait_for_timeout(800)
+    assert frames and not any("downtown only" in str(f).lower() or CALLER in str(f) for f in frames)
