@@ -6,6 +6,7 @@ from them. On every (re)connect it sends the tab's list and thread afresh, so a 
 offline catches up without a reload.
 """
 
+import asyncio
 from urllib.parse import parse_qsl
 
 from channels.db import database_sync_to_async
@@ -17,10 +18,16 @@ from inbox.fragments import InboxState
 # Close codes the page's script understands: not signed in, or not an agent.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+# One transaction's events arrive back to back; waiting this long renders them as one frame.
+COALESCE_SECONDS = 0.003
 
 
 class InboxConsumer(AsyncWebsocketConsumer):
+    session = None
+
     async def connect(self):
+        self.pending: dict[int, list[dict]] = {}  # lead id -> events not rendered yet
+        self.flushing: asyncio.Task | None = None
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -37,7 +44,9 @@ class InboxConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=await database_sync_to_async(live.catch_up)(session))
 
     async def disconnect(self, code):
-        for group in getattr(self, "session", None) and self.session.groups or []:
+        if self.flushing is not None:
+            self.flushing.cancel()
+        for group in self.session.groups if self.session else []:
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
@@ -45,10 +54,20 @@ class InboxConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message):
         # Lead events are named for what happened ("message.created", "lead.assigned", ...);
-        # all of them mean "this lead changed", so one handler renders them all.
+        # all of them mean "this lead changed". Each lead is rendered once per burst: the page
+        # shows the lead as it is now, whichever events said it changed.
         if "lead_id" in message and not message["type"].startswith("websocket."):
-            frame = await database_sync_to_async(live.frame_for_event)(self.session, message)
-            if frame:
-                await self.send(text_data=frame)
+            self.pending.setdefault(message["lead_id"], []).append(message)
+            if self.flushing is None:
+                self.flushing = asyncio.create_task(self._flush())
             return
         await super().dispatch(message)
+
+    async def _flush(self):
+        await asyncio.sleep(COALESCE_SECONDS)
+        while self.pending:
+            pending, self.pending = self.pending, {}
+            frame = await database_sync_to_async(live.frame_for_events)(self.session, pending)
+            if frame:
+                await self.send(text_data=frame)
+        self.flushing = None

@@ -74,23 +74,30 @@ def list_context(*, agent: Agent, state: InboxState) -> dict:
     }
 
 
-def thread_context(*, agent: Agent, lead: Lead, state: InboxState) -> dict:
+def thread_context(*, agent: Agent, lead: Lead, state: InboxState, parts=THREAD_PARTS) -> dict:
+    """What the thread's `parts` show; a live update of the header and timeline reads no more."""
     gate = selectors.reply_gate(lead=lead)
-    return {
+    context = {
         "agent": agent, "state": state, "lead": lead,
-        "timeline": selectors.thread_timeline(lead=lead),
         "gate": gate, "gate_blocked": gate.verdict is Verdict.BLOCKED, "gate_deferred": gate.verdict is Verdict.DEFERRED,
-        "snippets": selectors.reply_snippets(lead=lead, agent=agent),
-        "transfer_targets": selectors.transfer_targets(lead=lead),
-        "outcomes": [choice for choice in Lead.Outcome.choices if choice[0]],
-        "lead_types": LeadType.choices,
         "can_claim": lead.assigned_agent_id is None and agent.role != Agent.Role.BROKER,
     }
+    if "timeline" in parts:
+        context["timeline"] = selectors.thread_timeline(lead=lead)
+    if "composer" in parts:
+        context["snippets"] = selectors.reply_snippets(lead=lead, agent=agent)
+    if "panel" in parts:
+        context.update(
+            transfer_targets=selectors.transfer_targets(lead=lead),
+            outcomes=[choice for choice in Lead.Outcome.choices if choice[0]],
+            lead_types=LeadType.choices,
+        )
+    return context
 
 
 def thread_fragments(*, agent: Agent, lead: Lead, state: InboxState, parts=THREAD_PARTS, feedback: str = "", error: bool = False) -> str:
     """The open thread's parts as out-of-band swaps, plus a line of feedback for the agent."""
-    context = {**thread_context(agent=agent, lead=lead, state=state), "oob": True}
+    context = {**thread_context(agent=agent, lead=lead, state=state, parts=parts), "oob": True}
     html = [_render(part, context) for part in parts]
     if feedback or error:
         html.append(_render("feedback", {"oob": True, "feedback": feedback, "error": error}))
@@ -109,12 +116,16 @@ def row_fragments(*, agent: Agent, state: InboxState, lead_id: int, to_top: bool
     on this page goes on top; a row that no longer belongs in the view is removed.
     """
     row = selectors.inbox_row(agent=agent, lead_id=lead_id, view=state.view, query=state.query)
-    context = {"agent": agent, "state": state, "oob": True, "row": row, "lead_id": lead_id}
     if row is None:
-        return _render("row_delete", context)
+        return row_removed_fragment(lead_id=lead_id)
+    context = {"agent": agent, "state": state, "oob": True, "row": row}
     if to_top and state.page == 1:
-        return _render("row_delete", context) + _render("row_on_top", context)
+        return row_removed_fragment(lead_id=lead_id) + _render("row_on_top", context)
     return _render("row", context)
+
+
+def row_removed_fragment(*, lead_id: int) -> str:
+    return _render("row_delete", {"lead_id": lead_id})
 
 
 def counts_fragment(*, agent: Agent, state: InboxState) -> str:

@@ -54,26 +54,41 @@ def catch_up(session: LiveSession) -> str:
     return html
 
 
-def frame_for_event(session: LiveSession, event: dict) -> str:
+# Events after which the list's counts may differ (a delivery receipt changes none of them).
+_COUNTING_EVENTS = _ACTIVITY_EVENTS | {"lead.updated", "call.status"}
+
+
+def frame_for_events(session: LiveSession, events_by_lead: dict[int, list[dict]]) -> str:
+    """One frame for a burst of events: each lead's row (and open thread) once, the counts once."""
     agent = _agent(session.agent_id)
     if agent is None:
         return ""
-    lead_id, state = event["lead_id"], session.state
+    html = [_lead_fragments(session, agent, lead_id, events) for lead_id, events in events_by_lead.items()]
+    if any(e["type"] in _COUNTING_EVENTS for events in events_by_lead.values() for e in events):
+        html.append(fragments.counts_fragment(agent=agent, state=session.state))
+    return "".join(html)
+
+
+def _lead_fragments(session: LiveSession, agent: Agent, lead_id: int, events: list[dict]) -> str:
+    state = session.state
     lead = selectors.lead_for_agent(agent=agent, lead_id=lead_id)
     thread_open = state.lead_id == lead_id
-    if thread_open and lead is not None and event["type"] == "message.created" and event.get("direction") == "in":
+    if lead is None:  # never theirs, or just handed to someone else: nothing of it is rendered
+        return fragments.row_removed_fragment(lead_id=lead_id) + (fragments.thread_gone_fragment() if thread_open else "")
+    types = {e["type"] for e in events}
+    if thread_open and any(e["type"] == "message.created" and e.get("direction") == "in" for e in events):
         services.lead_mark_read(agent=agent, lead=lead)  # the agent is looking at it
-    html = [fragments.row_fragments(agent=agent, state=state, lead_id=lead_id, to_top=event["type"] in _ACTIVITY_EVENTS)]
-    if thread_open and lead is None:
-        html.append(fragments.thread_gone_fragment())
-    elif thread_open:
+    html = [fragments.row_fragments(agent=agent, state=state, lead_id=lead_id, to_top=bool(types & _ACTIVITY_EVENTS))]
+    if thread_open:
         parts = ["thread_header", "timeline"]
         gate = _gate_key(lead)
         if gate != session.composer_gate:  # re-rendering the composer would wipe a draft: only when it must change
             session.composer_gate = gate
             parts.append("composer")
         html.append(fragments.thread_fragments(agent=agent, lead=lead, state=state, parts=parts))
-    if lead is not None and event["type"] == "lead.assigned" and event.get("agent_id") == agent.pk and event.get("actor_id") != agent.pk:
+    assigned_to_me = [
+        e for e in events if e["type"] == "lead.assigned" and e.get("agent_id") == agent.pk and e.get("actor_id") != agent.pk
+    ]
+    if assigned_to_me:
         html.append(fragments.toast_fragment(agent=agent, lead=lead, title="New lead assigned to you"))
-    html.append(fragments.counts_fragment(agent=agent, state=state))
     return "".join(html)

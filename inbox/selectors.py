@@ -95,6 +95,7 @@ def _with_row_details(leads: QuerySet[Lead], agent: Agent) -> QuerySet[Lead]:
     return leads.select_related("assigned_agent", "line", "office").annotate(
         last_body=Subquery(last_message.values("body")[:1]),
         last_direction=Subquery(last_message.values("direction")[:1]),
+        last_status=Subquery(last_message.values("status")[:1]),
         read_at=Coalesce(Subquery(read_at), Value(_EPOCH)),
         unread=Coalesce(Subquery(unread), 0),
     )

@@ -100,12 +100,16 @@ def _lead_action(parts=("thread_header", "timeline", "panel")):
                 return HttpResponse(refused.reason, status=status, content_type="text/plain; charset=utf-8")
             if not request.htmx:
                 return redirect(_thread_url(lead.pk, state))
-            lead = selectors.lead_for_agent(agent=request.agent, lead_id=lead.pk)
-            if lead is None:  # handed to someone this agent cannot see: back to the list
-                response = HttpResponse(status=204)
-                response["HX-Redirect"] = reverse("home") + _query(state)
+            visible = selectors.lead_for_agent(agent=request.agent, lead_id=lead.pk)
+            if visible is None:  # handed to someone this agent cannot see: the pane says so
+                response = HttpResponse(
+                    fragments.thread_gone_fragment()
+                    + fragments.row_fragments(agent=request.agent, state=state, lead_id=lead.pk, to_top=False)
+                    + fragments.feedback_fragment(done, error=False)
+                )
+                response["HX-Push-Url"] = reverse("home") + _query(state)
                 return response
-            return HttpResponse(fragments.thread_fragments(agent=request.agent, lead=lead, state=state, parts=parts, feedback=done))
+            return HttpResponse(fragments.thread_fragments(agent=request.agent, lead=visible, state=state, parts=parts, feedback=done))
 
         return wrapper
 

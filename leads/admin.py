@@ -17,7 +17,6 @@ from compliance.selectors import consent_history
 from leads.models import Call, Lead, LeadEvent, Message, MessageStatusEvent, ReplySnippet, TextbackTemplate, TwilioWebhook
 from leads.services import lead_assign
 from leads.textback import (
-    PLACEHOLDERS,
     SINGLE_SEGMENT_GSM7,
     gsm7_length,
     is_gsm7,

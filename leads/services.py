@@ -13,7 +13,7 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from compliance.gate import Purpose, Verdict, gate_check
@@ -50,9 +50,12 @@ CALL_ENDED_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 
 def lead_event_publish(lead: Lead, event: dict, *, also: list[str] = ()) -> None:
     """Tell everyone entitled to see the lead (and the groups in `also`, e.g. the agent it just
-    left) about a change, once the transaction commits."""
-    for group in dict.fromkeys([*lead_live_groups(lead), *also]):
-        publish_on_commit(group, {**event, "lead_id": lead.pk})
+    left) about a change, once the transaction commits.
+
+    Who is entitled is read from the lead when the transaction commits, so the events of a lead
+    created and assigned in one transaction all go to its agent, not to the whole office pool.
+    """
+    publish_on_commit(lambda: dict.fromkeys([*lead_live_groups(lead), *also]), {**event, "lead_id": lead.pk})
 
 
 def _publish_message(message: Message, event_type: str) -> None:

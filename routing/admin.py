@@ -86,7 +86,7 @@ class BrokerageAdmin(admin.ModelAdmin):
 class AgentInline(admin.TabularInline):
     model = Agent
     form = AgentForm
-    fields = ["name", "user", "phone", "role", "on_duty", "weight", "languages"]
+    fields = ["name", "user", "phone", "role", "on_duty", "sms_alerts", "weight", "languages"]
     autocomplete_fields = ["user"]
     extra = 0
     show_change_link = True
@@ -154,14 +154,14 @@ class OfficeAdmin(admin.ModelAdmin):
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     form = AgentForm
-    list_display = ["name", "office", "role", "phone", "on_duty", "weight", "language_list"]
-    list_editable = ["on_duty"]
-    list_filter = ["office", "role", "on_duty"]
+    list_display = ["name", "office", "role", "phone", "on_duty", "sms_alerts", "weight", "language_list"]
+    list_editable = ["on_duty", "sms_alerts"]
+    list_filter = ["office", "role", "on_duty", "sms_alerts"]
     search_fields = ["name", "user__email", "phone"]
     list_select_related = ["office", "user"]
     list_per_page = 100
     autocomplete_fields = ["user"]
-    fields = ["user", "name", "office", "phone", "role", "weight", "languages", "on_duty"]
+    fields = ["user", "name", "office", "phone", "role", "weight", "languages", "on_duty", "sms_alerts"]
     actions = ["mark_on_duty", "mark_off_duty"]
 
     @admin.display(description="languages")

@@ -2,6 +2,9 @@
 
 Services decide who hears what (groups such as agent.<id>, office.<id>, lead.<id>); consumers
 only relay. Publishing after commit means nobody is told about a row that was rolled back.
+A service may name the groups with a function, called at commit: a lead created and assigned
+in one transaction is then announced to its agent only, not to everyone who could see it for a
+moment while it was unassigned.
 
 Speed matters here because the missed-call webhook publishes several events: all events of one
 transaction scope go out in one batch, from one long-lived event loop per process, instead of
@@ -12,6 +15,7 @@ import asyncio
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterable
 
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -42,6 +46,17 @@ class _PublisherLoop:
 _publisher = _PublisherLoop()
 
 
+Groups = str | Callable[[], Iterable[str]]
+
+
+def _resolved(batch: list[tuple[Groups, dict]]) -> list[tuple[str, dict]]:
+    return [
+        (group, event)
+        for groups, event in batch
+        for group in ([groups] if isinstance(groups, str) else groups())
+    ]
+
+
 async def _send_all(batch: list[tuple[str, dict]], in_order: asyncio.Lock) -> None:
     layer = get_channel_layer()
     async with in_order:
@@ -61,15 +76,12 @@ def _send_batch(batch: list[tuple[str, dict]]) -> None:
     asyncio.run_coroutine_threadsafe(_send_all(batch, in_order), loop).add_done_callback(_report_failure)
 
 
-def group_send_now(group: str, event: dict) -> None:
-    _send_batch([(group, event)])
-
-
-def publish_on_commit(group: str, event: dict) -> None:
-    """Send `event` to `group` once the current transaction commits (now, outside one)."""
+def publish_on_commit(group: Groups, event: dict) -> None:
+    """Send `event` to `group` (or to each group the function returns at commit) once the
+    current transaction commits; at once outside one."""
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
-        group_send_now(group, event)
+        _send_batch(_resolved([(group, event)]))
         return
     # Join the batch registered last in this same savepoint scope, so a rolled-back savepoint
     # still discards exactly its own events along with its callback.
@@ -82,7 +94,7 @@ def publish_on_commit(group: str, event: dict) -> None:
     batch = [(group, event)]
 
     def flush():
-        _send_batch(batch)
+        _send_batch(_resolved(batch))
 
     flush.live_events_batch = batch
     transaction.on_commit(flush)

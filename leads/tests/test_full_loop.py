@@ -3,18 +3,17 @@ loopback fake of Twilio's REST API, and the fake's signed status callbacks back 
 
 Under pytest the task queue runs inline when the transaction commits, so the dial-status
 response returns after the send; the fake holds its status callbacks until the test releases
-them, because an in-memory SQLite test database is one connection the live server's threads share.
+them, so each test decides when delivery is reported.
 """
 
 import datetime as dt
 
 import pytest
-import requests
 import time_machine
 from django.utils import timezone
 
 from compliance.models import ConsentEvent
-from conftest import CALLER, DOWNTOWN_BUYER_LINE, Twilio
+from conftest import CALLER, DOWNTOWN_BUYER_LINE, HttpClient, Twilio
 from leads.models import Message
 from leads.tasks import outbox_sweep_task
 from tests.fake_twilio import FakeTwilio
@@ -22,17 +21,6 @@ from tests.fake_twilio import FakeTwilio
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ACCOUNT_SID = "AC" + "5f" * 16
-
-
-class _HttpClient:
-    """The test client's post(), over a real socket to the live server (what conftest's Twilio calls)."""
-
-    def __init__(self, base_url: str):
-        self.base_url, self.session = base_url, requests.Session()
-
-    def post(self, path: str, data: str, *, content_type: str, HTTP_X_TWILIO_SIGNATURE: str):  # noqa: N803
-        headers = {"Content-Type": content_type, "X-Twilio-Signature": HTTP_X_TWILIO_SIGNATURE}
-        return self.session.post(self.base_url + path, data=data, headers=headers, timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +39,7 @@ def real_twilio(live_server, settings, fake_twilio, brokerage):
     settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
     settings.TWILIO_API_BASE_URL = fake_twilio.url
     settings.PUBLIC_BASE_URL = live_server.url
-    client = _HttpClient(live_server.url)
+    client = HttpClient(live_server.url)
     yield Twilio(client, settings.TWILIO_AUTH_TOKEN, live_server.url)
     # A kept-alive connection would hold a live-server thread until the session ends, when the
     # shared test database connection may no longer be used from it.

@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE, new_sid
+from conftest import CALLER, DOWNTOWN_BUYER_LINE, new_sid
 from leads.models import Call, Lead, Message
 
 pytestmark = pytest.mark.django_db

@@ -3,10 +3,9 @@
 import os
 
 import pytest
-import requests
 from playwright.sync_api import expect
 
-from conftest import Twilio
+from conftest import HttpClient, Twilio
 
 PASSWORD = "browser-test-password"
 
@@ -94,20 +93,9 @@ def live(_asgi_server, settings, transactional_db):
     return _asgi_server
 
 
-class _HttpClient:
-    """What conftest's Twilio helper posts with, over a real socket to the server."""
-
-    def __init__(self, base_url: str):
-        self.base_url, self.session = base_url, requests.Session()
-
-    def post(self, path: str, data: str, *, content_type: str, HTTP_X_TWILIO_SIGNATURE: str):  # noqa: N803
-        headers = {"Content-Type": content_type, "X-Twilio-Signature": HTTP_X_TWILIO_SIGNATURE}
-        return self.session.post(self.base_url + path, data=data, headers=headers, timeout=10)
-
-
 @pytest.fixture
 def twilio_http(live, settings, brokerage):
-    client = _HttpClient(live.url)
+    client = HttpClient(live.url)
     yield Twilio(client, settings.TWILIO_AUTH_TOKEN, live.url)
     client.session.close()
 

@@ -114,3 +114,64 @@ def test_an_agent_of_another_office_never_sees_the_lead(page, live, twilio_http,
     twilio_http.sms("Still downtown only", caller=CALLER, line=DOWNTOWN_BUYER_LINE)
     page.wait_for_timeout(800)
     assert frames and not any("downtown only" in str(f).lower() or CALLER in str(f) for f in frames)
+
+
+def test_a_lead_assigned_to_the_agent_pops_a_toast_with_a_link(page, live, twilio_http, django_user_model):
+    sign_in(page, live.url, django_user_model, "ann@example.com")
+    for i in range(3):  # round-robin reaches Ann within one turn of the three Downtown agents
+        twilio_http.missed_call(caller=f"+1555555800{i}")
+    lead = Lead.objects.get(phone__startswith="+1555555800", assigned_agent__user__email="ann@example.com")
+    toast = page.locator(".toast").filter(has_text=lead.phone)
+    expect(toast).to_contain_text("New lead assigned to you")
+    toast.get_by_role("link").click()
+    expect(page.locator("#thread-header")).to_contain_text(lead.phone)
+
+
+def test_claim_transfer_outcome_and_note_from_the_thread(page, live, twilio_http, django_user_model):
+    from routing.models import Agent
+
+    Agent.objects.filter(role="agent").update(on_duty=False)  # nobody takes it: it waits in the pool
+    Agent.objects.filter(role="team_leader").update(on_duty=False)
+    twilio_http.sms("Hi, what's the price on Oak St?")
+    lead = Lead.objects.get(phone=CALLER)
+    assert lead.assigned_agent is None
+    sign_in(page, live.url, django_user_model, "ben@example.com")
+    page.locator(".view-tab", has_text="Unassigned").click()
+    page.locator(f"#row-{lead.pk} a").click()
+
+    page.get_by_role("button", name="Claim").click()
+    expect(page.locator("#feedback")).to_have_text("The lead is yours.")
+    expect(page.locator("#thread-header")).to_contain_text("Ben Ortiz")
+    expect(page.locator("#timeline")).to_contain_text("Ben Ortiz claimed the lead")
+
+    page.locator("summary", has_text="Internal note").click()
+    page.get_by_placeholder("Only your team sees notes").fill("Asked about price; sent the listing sheet.")
+    page.get_by_role("button", name="Add note").click()
+    expect(page.locator("#timeline")).to_contain_text("Asked about price; sent the listing sheet.")
+
+    page.locator("[data-outcome]").select_option("appointment")
+    page.get_by_label("Appointment (office time)").fill("2026-12-05T11:00")
+    page.get_by_role("button", name="Save outcome").click()
+    expect(page.locator("#timeline")).to_contain_text("Appointment booked: Sat Dec 5, 11:00 AM EST")
+
+    page.locator("summary", has_text="Transfer").click()
+    page.locator("select[name=agent]").select_option(label="Ann Lee (off duty)")
+    page.get_by_label("Why", exact=True).fill("Ann showed them the house")
+    page.get_by_role("button", name="Transfer").click()
+    # Ben no longer sees it: the page says so instead of showing a stale thread.
+    expect(page.locator("#thread")).to_contain_text("This conversation has left your inbox")
+    expect(page.locator("#feedback")).to_have_text("Transferred to Ann Lee.")
+    assert Lead.objects.get(pk=lead.pk).assigned_agent.name == "Ann Lee"
+
+
+def test_a_refused_action_says_why(page, live, twilio_http, django_user_model):
+    twilio_http.sms("Hello")
+    lead = Lead.objects.get(phone=CALLER)
+    sign_in(page, live.url, django_user_model, lead.assigned_agent.user.email)
+    page.goto(f"{live.url}/leads/{lead.pk}/")
+    page.locator("summary", has_text="Lead details").click()
+    page.get_by_label("Email").fill("casey@")
+    page.evaluate("document.querySelector('input[name=email]').type = 'text'")  # past the browser's own check
+    page.get_by_role("button", name="Save details").click()
+    expect(page.locator("#feedback")).to_contain_text("is not an email address")
+    expect(page.locator("#feedback")).to_have_class("feedback is-error")
