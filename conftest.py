@@ -198,13 +198,16 @@ class LiveEvents:
     def drain(self, timeout: float = 0.3) -> list[dict]:
         import asyncio
 
+        from textback_site.events import BATCH
+
         async def collect():
             events = []
             while True:
                 try:
-                    events.append(await asyncio.wait_for(self.layer.receive(self.channel), timeout))
+                    message = await asyncio.wait_for(self.layer.receive(self.channel), timeout)
                 except asyncio.TimeoutError:
                     return events
+                events.extend(message["events"] if message["type"] == BATCH else [message])
 
         return async_to_sync(collect)()
 

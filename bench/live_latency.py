@@ -16,9 +16,14 @@ a miss, and a miss fails the run; so does the token showing up at any other agen
 agent sees only their own leads and the office's unassigned pool). The in-run baseline is the
 webhook's own round trip, the same requests.
 
-    .venv/bin/python bench/live_latency.py [--texts 200] [--clients 20] [--interval-ms 100] [--offices 1]
+Also reported, to say where the time goes: frames per text (at the lead's agent and at the
+colleagues), how far apart the clients got their first frame about a lead, daphne's CPU per
+text, and what one frame costs to render (the consumer's code timed in a quiet process).
 
-Honours DATABASE_URL and REDIS_URL (see bench/README.md). Goal: p99 < 150 ms.
+    .venv/bin/python bench/live_latency.py [--texts 200] [--clients 20] [--interval-ms 100] [--offices 1]
+                                           [--agent-sms-alerts on|off]
+
+Honours DATABASE_URL and REDIS_URL (see bench/README.md). Goal: p99 < 150 ms on PostgreSQL + Redis.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ import argparse
 import asyncio
 import collections
 import dataclasses
+import hashlib
 import json
 import re
+import subprocess
 import sys
 import time
 import uuid
@@ -41,12 +48,13 @@ from websockets.asyncio.client import connect as ws_connect
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
-    ACCOUNT_SID, OPEN_AROUND_THE_CLOCK, Stack, StackError, Webhooks, caller_number, machine_info, run_benchmark,
+    ACCOUNT_SID, OPEN_AROUND_THE_CLOCK, REPO, Stack, StackError, Webhooks, caller_number, machine_info, run_benchmark,
     summary, write_result,
 )
 
 GOAL_P99_MS = 150.0
 EMAIL_DOMAIN = "live-bench.example"
+ROW_ID = re.compile(r'id="row-(\d+)"')  # every lead frame swaps (or deletes) the lead's list row
 CALLER_OFFSET = 200_000  # callers +15557200000..., clear of the other benchmarks' and the warm-up's
 WARMUP_OFFSET = 190_000
 
@@ -137,6 +145,10 @@ def measure(fn, reps=%(reps)d):
         t = time.perf_counter(); html = fn(); times.append((time.perf_counter() - t) * 1000)
     times.sort()
     return {"ms_median": round(times[len(times) // 2], 2), "ms_min": round(times[0], 2), "queries": len(queries), "bytes": len(html.encode())}
+def render(session, event):
+    if hasattr(live, "frame_for_events"):  # one frame per burst of events, grouped by lead
+        return live.frame_for_events(session, {event["lead_id"]: [event]})
+    return live.frame_for_event(session, event)
 out = {"lead_id": lead.pk}
 for label, agent in (("assigned_agent", mine), ("office_colleague", colleague)):
     if agent is None:
@@ -146,17 +158,32 @@ for label, agent in (("assigned_agent", mine), ("office_colleague", colleague)):
         "leads_visible": leads_visible_to(agent).count(),
         "session_open": measure(lambda: live.session_open(user_id=agent.user_id, state=InboxState()) and ""),
         "catch_up": measure(lambda: live.catch_up(session)),
-        **{event: measure(lambda e=e: live.frame_for_event(session, e)) for event, e in events.items()},
+        **{event: measure(lambda e=e: render(session, e)) for event, e in events.items()},
     }
 print(json.dumps(out))
 """
 
 
-def agents_setup(stack: Stack, *, clients: int, offices: int) -> dict:
+def product_tree() -> dict:
+    """Which product code was measured: the commit plus a digest of uncommitted changes outside bench/
+    (the inbox is often mid-change while this runs)."""
+    try:
+        diff = subprocess.run(["git", "diff", "HEAD", "--", ".", ":!bench"], cwd=REPO, capture_output=True, timeout=10).stdout
+        files = subprocess.run(["git", "diff", "HEAD", "--name-only", "--", ".", ":!bench"], cwd=REPO, capture_output=True,
+                               text=True, timeout=10).stdout.split()
+    except (OSError, subprocess.TimeoutExpired):
+        return {"uncommitted": "unknown"}
+    return {"uncommitted_sha1": hashlib.sha1(diff).hexdigest()[:12] if diff else None, "uncommitted_files": files}
+
+
+def agents_setup(stack: Stack, *, clients: int, offices: int, sms_alerts: bool) -> dict:
     path = stack.tmp / "live_bench_brokerage.json"
     path.write_text(json.dumps(brokerage_document(clients=clients, offices=offices), indent=2))
     stack.manage("import_brokerage", str(path), timeout=120)
     stack.manage("shell", "-c", OPEN_AROUND_THE_CLOCK, timeout=120)
+    if not sms_alerts:  # agents who switched off the text to their own phone on each new lead
+        stack.manage("shell", "-c", f"from routing.models import Agent; Agent.objects.filter(user__email__endswith='@{EMAIL_DOMAIN}')"
+                     ".update(sms_alerts=False)", timeout=120)
     sessions = stack.db_query(SESSIONS_SCRIPT % {"domain": EMAIL_DOMAIN})
     if len(sessions["agents"]) != clients:
         raise StackError(f"expected {clients} bench agents, the database has {len(sessions['agents'])}")
@@ -176,7 +203,7 @@ class Client:
     connect_ms: float = 0.0
     catch_up_ms: float = 0.0
     catch_up_bytes: int = 0
-    frames: list = dataclasses.field(default_factory=list)  # (arrival ns, bytes, tokens in it)
+    frames: list = dataclasses.field(default_factory=list)  # (arrival ns, bytes, tokens in it, lead ids in it)
     first_seen: dict = dataclasses.field(default_factory=dict)  # token index -> arrival ns
     closed: str = ""
 
@@ -227,7 +254,7 @@ async def client_read(client: Client, run: Run) -> None:
             arrived = time.perf_counter_ns()
             text = frame if isinstance(frame, str) else frame.decode()
             tokens = {int(m) for m in run.pattern.findall(text)}
-            client.frames.append((arrived, len(text.encode()), tokens))
+            client.frames.append((arrived, len(text.encode()), tokens, {int(m) for m in ROW_ID.findall(text)}))
             for token in tokens:
                 client.first_seen.setdefault(token, arrived)
                 run.seen_anywhere.add(token)
@@ -299,7 +326,6 @@ async def measure(stack: Stack, sessions: dict, args) -> dict:
                          callers=lambda i: caller_number(WARMUP_OFFSET + i), lines=lines)
         await wait_seen(run, warm, deadline_ns=time.perf_counter_ns() + int(args.frame_timeout * 1e9))
         await asyncio.sleep(1.0)  # let the warm-up's trailing frames (alerts' status updates) pass
-        frames_before = sum(len(c.frames) for c in clients)
 
         stack.log(f"{args.texts} inbound texts, one every {args.interval_ms:g} ms, {len(clients)} agents listening ...")
         measured = range(args.texts)
@@ -308,17 +334,14 @@ async def measure(stack: Stack, sessions: dict, args) -> dict:
             await send_texts(hooks, run, measured, interval_s=args.interval_ms / 1000,
                              callers=lambda i: caller_number(CALLER_OFFSET + i), lines=lines)
             last_sent = max(run.posts[i]["sent_ns"] for i in measured)
-            await wait_seen(run, measured, deadline_ns=last_sent + int(args.frame_timeout * 1e9))
+            await wait_seen(run, measured, deadline_ns=last_sent + int((args.frame_timeout + args.drain) * 1e9))
+            await asyncio.sleep(args.settle)  # trailing frames (the alert's status updates) count too
         sending_s = (last_sent - started) / 1e9
         cpu = stack.cpu_delta(cpu_before, stack.cpu_snapshot())
-        await asyncio.sleep(args.settle)  # trailing frames still count towards frames per text
     finally:
-        for client in clients:
-            if client.ws is not None:
-                await client.ws.close()
+        await asyncio.gather(*(c.ws.close() for c in clients if c.ws is not None), return_exceptions=True)
         await asyncio.gather(*readers, return_exceptions=True)
-    return {"run": run, "clients": clients, "frames_before": frames_before, "started_ns": started,
-            "sending_s": sending_s, "cpu": cpu}
+    return {"run": run, "clients": clients, "started_ns": started, "sending_s": sending_s, "cpu": cpu}
 
 
 # --- the numbers --------------------------------------------------------------------------------
@@ -366,14 +389,37 @@ def analyse(stack: Stack, result: dict, args) -> dict:
     per_agent_frames = collections.Counter()
     for c in clients:
         per_agent_frames[c.email] = sum(1 for f in c.frames if f[0] >= result["started_ns"])
-    owner_frames = []
+    # Per text, every frame about its lead (by the row id each frame swaps or deletes), at the
+    # lead's own agent and at the colleagues who cannot see it; and the order in which the
+    # clients got their first frame about it: one sync thread renders every tab's frames in turn.
+    owner_frames, colleague_frames, first_any, spread, owner_rank = [], [], [], [], []
     for s in samples:
-        owner = next(c for c in clients if c.email == s["agent"])
-        owner_frames.append(sum(1 for f in owner.frames if s["text"] in f[2]))
+        post = run.posts[s["text"]]
+        firsts = []
+        for c in clients:
+            about = [f for f in c.frames if s["lead_id"] in f[3] and f[0] >= post["sent_ns"]]
+            if c.email == s["agent"]:
+                owner_frames.append(len(about))
+                owner_first = min(f[0] for f in about) if about else None
+            else:
+                colleague_frames.append(len(about))
+            if about:
+                firsts.append(min(f[0] for f in about))
+        firsts.sort()
+        if firsts:
+            first_any.append((firsts[0] - post["sent_ns"]) / 1e6)
+            spread.append((firsts[-1] - firsts[0]) / 1e6)
+        if owner_first is not None and firsts:
+            owner_rank.append(firsts.index(owner_first) + 1)
     fan_out = {
         "frames_total": len(measured_frames),
         "frames_per_text_all_clients": round(len(measured_frames) / args.texts, 2),
-        "frames_with_token_at_owner_per_text": round(sum(owner_frames) / len(owner_frames), 2) if owner_frames else None,
+        "frames_per_text_at_owner": round(sum(owner_frames) / len(owner_frames), 2) if owner_frames else None,
+        "frames_per_text_at_colleagues": round(sum(colleague_frames) / len(samples), 2) if samples else None,
+        "clients_sent_a_frame_per_text": round(sum(1 for c in colleague_frames if c) / len(samples) + 1, 2) if samples else None,
+        "first_frame_at_any_client_after_post_ms": summary(first_any) if first_any else None,
+        "first_frame_spread_across_clients_ms": summary(spread) if spread else None,
+        "owner_rank_among_clients": summary(owner_rank) if owner_rank else None,
         "frame_bytes": summary([f[1] for f in measured_frames]) if measured_frames else None,
         "bytes_per_text_all_clients": round(sum(f[1] for f in measured_frames) / args.texts),
         "frames_per_client_min_max": [min(per_agent_frames.values()), max(per_agent_frames.values())],
@@ -405,9 +451,13 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=20, help="agents signed in, one websocket each")
     parser.add_argument("--offices", type=int, default=1, help="offices the agents are spread over (one line each)")
     parser.add_argument("--interval-ms", type=float, default=100.0, help="one text every this many ms (open loop)")
+    parser.add_argument("--agent-sms-alerts", choices=["on", "off"], default="on",
+                        help="the agents' SMS alert on each new lead (the product's default: on)")
     parser.add_argument("--warmup", type=int, default=5, help="texts sent first and not measured")
     parser.add_argument("--frame-timeout", type=float, default=10.0, help="seconds a frame may take before it is a miss")
-    parser.add_argument("--settle", type=float, default=2.0, help="seconds to keep counting frames after the last text")
+    parser.add_argument("--drain", type=float, default=0.0,
+                        help="extra seconds to wait for frames past --frame-timeout (still misses; tells late from lost)")
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds to keep counting frames once every text has been seen")
     parser.add_argument("--render-reps", type=int, default=30, help="repetitions of the render-cost probe (0: skip it)")
     parser.add_argument("--max-seconds", type=float, default=900, help="time budget for the whole run")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, SQLite file)")
@@ -420,7 +470,7 @@ def main() -> int:
 
     with Stack(name="live_latency", max_seconds=args.max_seconds, keep=args.keep) as stack:
         stack.warm_up()
-        sessions = agents_setup(stack, clients=args.clients, offices=args.offices)
+        sessions = agents_setup(stack, clients=args.clients, offices=args.offices, sms_alerts=args.agent_sms_alerts == "on")
         stack.log(f"{args.clients} agents signed in over {args.offices} office(s); connecting websockets ...")
         result = asyncio.run(measure(stack, sessions, args))
         stack.check_alive()
@@ -431,6 +481,7 @@ def main() -> int:
         payload = {
             "benchmark": "live_latency", "db": stack.db_label, "redis": stack.redis_label,
             "texts": args.texts, "clients": args.clients, "offices": args.offices, "interval_ms": args.interval_ms,
+            "agent_sms_alerts": args.agent_sms_alerts,
             "sending_s": round(result["sending_s"], 2),
             "frames_arrived": len(numbers["samples"]), "misses": len(numbers["misses"]),
             "leaked_to_other_agents": len(numbers["leaks"]), "non_200_webhooks": len(numbers["bad_http"]),
@@ -439,8 +490,9 @@ def main() -> int:
             "goal_p99_ms": GOAL_P99_MS, "goal_met": goal_met,
             "fan_out": numbers["fan_out"], "connection": numbers["connection"],
             "cpu_seconds_during_texts": result["cpu"], "daphne_cpu_ms_per_text": numbers["daphne_cpu_ms_per_text"],
-            "render_cost": cost, "machine": machine_info(),
+            "render_cost": cost, "machine": {**machine_info(), "product_tree": product_tree()},
             "slowest": sorted(numbers["samples"], key=lambda s: -s["live_ms"])[:5],
+            "missed_reasons": dict(collections.Counter(m["reason"].split(":")[0] for m in numbers["misses"])),
             "missed": numbers["misses"][:20], "leaks": numbers["leaks"][:20], "bad_http": numbers["bad_http"][:20],
         }
         name = "live_latency" + (f"-{args.label}" if args.label else "")
@@ -455,13 +507,17 @@ def main() -> int:
         if row["n"]:
             print(f"{label:36} {row['n']:>5} {row['p50']:>9.1f} {row['p90']:>9.1f} {row['p99']:>9.1f} {row['max']:>9.1f}  ms")
     print(f"{'ratio live / webhook':36} {'':>5} {ratio['p50']!s:>9} {ratio['p90']!s:>9} {ratio['p99']!s:>9}")
-    print(f"frames per text over all clients: {fan['frames_per_text_all_clients']}   daphne CPU per text: "
-          f"{numbers['daphne_cpu_ms_per_text']} ms   catch-up p50: {numbers['connection']['catch_up_ms']['p50']} ms")
+    print(f"frames per text: {fan['frames_per_text_all_clients']} over all clients, {fan['frames_per_text_at_owner']} at the "
+          f"lead's agent, {fan['frames_per_text_at_colleagues']} at colleagues who cannot see it")
+    if fan["first_frame_spread_across_clients_ms"]:
+        print(f"first frame at any client p50 {fan['first_frame_at_any_client_after_post_ms']['p50']} ms; first-to-last client "
+              f"spread p50 {fan['first_frame_spread_across_clients_ms']['p50']} ms; owner's rank p50 {fan['owner_rank_among_clients']['p50']}")
+    print(f"daphne CPU per text: {numbers['daphne_cpu_ms_per_text']} ms   catch-up p50: {numbers['connection']['catch_up_ms']['p50']} ms")
     if cost and "assigned_agent" in cost:
         own = cost["assigned_agent"]
         print("render cost (quiet process): " + ", ".join(
             f"{event} {own[event]['ms_median']} ms/{own[event]['queries']} q" for event in ("lead.created", "message.created", "lead.assigned")))
-    print(f"misses: {payload['misses']}  leaked to other agents: {payload['leaked_to_other_agents']}  "
+    print(f"misses: {payload['misses']}{' ' + str(payload['missed_reasons']) if payload['missed_reasons'] else ''}  leaked to other agents: {payload['leaked_to_other_agents']}  "
           f"non-200 webhooks: {payload['non_200_webhooks']}")
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
     print(f"goal p99 < {GOAL_P99_MS:.0f} ms: {'MET' if goal_met else 'MISSED'}   -> {shown}")

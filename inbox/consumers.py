@@ -14,11 +14,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from inbox import live
 from inbox.fragments import InboxState
+from textback_site.events import BATCH
 
 # Close codes the page's script understands: not signed in, or not an agent.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
-# One transaction's events arrive back to back; waiting this long renders them as one frame.
+# Events of transactions that commit together (a webhook and the worker's send) arrive within a
+# few milliseconds; waiting this long renders them as one frame.
 COALESCE_SECONDS = 0.003
 
 
@@ -54,14 +56,17 @@ class InboxConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message):
         # Lead events are named for what happened ("message.created", "lead.assigned", ...);
-        # all of them mean "this lead changed". Each lead is rendered once per burst: the page
-        # shows the lead as it is now, whichever events said it changed.
-        if "lead_id" in message and not message["type"].startswith("websocket."):
-            self.pending.setdefault(message["lead_id"], []).append(message)
-            if self.flushing is None:
-                self.flushing = asyncio.create_task(self._flush())
+        # all of them mean "this lead changed". Each lead is rendered once per burst (a
+        # transaction's events come as one batch): the page shows the lead as it is now.
+        events = message["events"] if message["type"] == BATCH else [message]
+        lead_events = [event for event in events if "lead_id" in event]
+        if not lead_events:
+            await super().dispatch(message)
             return
-        await super().dispatch(message)
+        for event in lead_events:
+            self.pending.setdefault(event["lead_id"], []).append(event)
+        if self.flushing is None:
+            self.flushing = asyncio.create_task(self._flush())
 
     async def _flush(self):
         await asyncio.sleep(COALESCE_SECONDS)

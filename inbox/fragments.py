@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from compliance.gate import Verdict
+from compliance.gate import GateDecision, Verdict
 from inbox import selectors
 from leads.models import Lead
 from routing.models import Agent, LeadType
@@ -74,9 +74,9 @@ def list_context(*, agent: Agent, state: InboxState) -> dict:
     }
 
 
-def thread_context(*, agent: Agent, lead: Lead, state: InboxState, parts=THREAD_PARTS) -> dict:
+def thread_context(*, agent: Agent, lead: Lead, state: InboxState, parts=THREAD_PARTS, gate: GateDecision | None = None) -> dict:
     """What the thread's `parts` show; a live update of the header and timeline reads no more."""
-    gate = selectors.reply_gate(lead=lead)
+    gate = gate or selectors.reply_gate(lead=lead)
     context = {
         "agent": agent, "state": state, "lead": lead,
         "gate": gate, "gate_blocked": gate.verdict is Verdict.BLOCKED, "gate_deferred": gate.verdict is Verdict.DEFERRED,
@@ -95,9 +95,12 @@ def thread_context(*, agent: Agent, lead: Lead, state: InboxState, parts=THREAD_
     return context
 
 
-def thread_fragments(*, agent: Agent, lead: Lead, state: InboxState, parts=THREAD_PARTS, feedback: str = "", error: bool = False) -> str:
+def thread_fragments(
+    *, agent: Agent, lead: Lead, state: InboxState, parts=THREAD_PARTS, feedback: str = "", error: bool = False,
+    gate: GateDecision | None = None,
+) -> str:
     """The open thread's parts as out-of-band swaps, plus a line of feedback for the agent."""
-    context = {**thread_context(agent=agent, lead=lead, state=state, parts=parts), "oob": True}
+    context = {**thread_context(agent=agent, lead=lead, state=state, parts=parts, gate=gate), "oob": True}
     html = [_render(part, context) for part in parts]
     if feedback or error:
         html.append(_render("feedback", {"oob": True, "feedback": feedback, "error": error}))
@@ -109,13 +112,13 @@ def feedback_fragment(message: str, *, error: bool) -> str:
     return _render("feedback", {"oob": True, "feedback": message, "error": error})
 
 
-def row_fragments(*, agent: Agent, state: InboxState, lead_id: int, to_top: bool) -> str:
+def row_fragments(*, agent: Agent, state: InboxState, lead_id: int, to_top: bool, row: Lead | None = None) -> str:
     """Move, refresh or remove one conversation in the list, whichever the tab's view needs.
 
     The page may not hold the row (another page, or it just arrived): a fresh row that belongs
     on this page goes on top; a row that no longer belongs in the view is removed.
     """
-    row = selectors.inbox_row(agent=agent, lead_id=lead_id, view=state.view, query=state.query)
+    row = row or selectors.inbox_row(agent=agent, lead_id=lead_id, view=state.view, query=state.query)
     if row is None:
         return row_removed_fragment(lead_id=lead_id)
     context = {"agent": agent, "state": state, "oob": True, "row": row}

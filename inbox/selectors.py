@@ -92,7 +92,7 @@ def _with_row_details(leads: QuerySet[Lead], agent: Agent) -> QuerySet[Lead]:
         .annotate(n=Count("pk"))
         .values("n")
     )
-    return leads.select_related("assigned_agent", "line", "office").annotate(
+    return leads.select_related("assigned_agent", "line", "office__brokerage").annotate(
         last_body=Subquery(last_message.values("body")[:1]),
         last_direction=Subquery(last_message.values("direction")[:1]),
         last_status=Subquery(last_message.values("status")[:1]),

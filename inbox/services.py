@@ -158,16 +158,16 @@ def agent_reply_send(*, agent: Agent, lead: Lead, body: str) -> Message:
             fields.append("status")
         lead.save(update_fields=fields)
         _publish_updated(lead)
-        _read_mark(agent=agent, lead=lead, at=now)
+        _read_mark(agent=agent, lead_id=lead.pk, at=now)
     return message
 
 
-def lead_mark_read(*, agent: Agent, lead: Lead) -> None:
-    _read_mark(agent=agent, lead=lead, at=timezone.now())
+def lead_mark_read(*, agent: Agent, lead_id: int) -> None:
+    _read_mark(agent=agent, lead_id=lead_id, at=timezone.now())
 
 
-def _read_mark(*, agent: Agent, lead: Lead, at: dt.datetime) -> None:
-    LeadRead.objects.update_or_create(agent=agent, lead=lead, defaults={"read_at": at})
+def _read_mark(*, agent: Agent, lead_id: int, at: dt.datetime) -> None:
+    LeadRead.objects.update_or_create(agent=agent, lead_id=lead_id, defaults={"read_at": at})
 
 
 def agent_duty_set(*, agent: Agent, on_duty: bool) -> Agent:

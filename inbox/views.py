@@ -45,7 +45,7 @@ def _page(request, state: InboxState, lead=None):
     agent = request.agent
     context = {**fragments.list_context(agent=agent, state=state), "lead": None}
     if lead is not None:
-        services.lead_mark_read(agent=agent, lead=lead)
+        services.lead_mark_read(agent=agent, lead_id=lead.pk)
         context.update(fragments.thread_context(agent=agent, lead=lead, state=state))
     with timezone.override(agent.office.tz):
         return render(request, "inbox/inbox.html", context)

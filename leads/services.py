@@ -59,10 +59,12 @@ def lead_event_publish(lead: Lead, event: dict, *, also: list[str] = ()) -> None
 
 
 def _publish_message(message: Message, event_type: str) -> None:
-    lead_event_publish(
-        message.lead,
-        {"type": event_type, "message_id": message.pk, "status": message.status, "direction": message.direction},
-    )
+    event = {"type": event_type, "message_id": message.pk, "status": message.status, "direction": message.direction}
+    if message.to_number:
+        # An alert to the agent's own phone shows only in the lead's open thread, not in any list.
+        publish_on_commit(f"lead.{message.lead_id}", {**event, "lead_id": message.lead_id})
+        return
+    lead_event_publish(message.lead, event)
 
 
 # --- leads ------------------------------------------------------------------------------------

@@ -57,11 +57,19 @@ def _resolved(batch: list[tuple[Groups, dict]]) -> list[tuple[str, dict]]:
     ]
 
 
+BATCH = "live.batch"  # several events for one group from one transaction: {"type": BATCH, "events": [...]}
+
+
 async def _send_all(batch: list[tuple[str, dict]], in_order: asyncio.Lock) -> None:
+    """One message per group: a consumer then gets a transaction's events together, whatever
+    the network does between them, and Redis sees one round trip per group instead of per event."""
+    by_group: dict[str, list[dict]] = {}
+    for group, event in batch:
+        by_group.setdefault(group, []).append(event)
     layer = get_channel_layer()
     async with in_order:
-        for group, event in batch:
-            await layer.group_send(group, event)
+        for group, events in by_group.items():
+            await layer.group_send(group, events[0] if len(events) == 1 else {"type": BATCH, "events": events})
 
 
 def _report_failure(future) -> None:

@@ -173,7 +173,13 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         # Each test run gets its own groups, so two runs sharing a Redis never hear each other.
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"textback:test{os.getpid()}:" if TESTING else "textback:"},
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": f"textback:test{os.getpid()}:" if TESTING else "textback:",
+            # Every socket of one daphne shares one Redis list; a burst past the default 100
+            # would drop live updates (pages catch up on reconnect, but not before).
+            "capacity": 1000,
+        },
     }
 }
 
