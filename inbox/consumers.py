@@ -7,6 +7,7 @@ offline catches up without a reload.
 """
 
 import asyncio
+import logging
 from urllib.parse import parse_qsl
 
 from channels.db import database_sync_to_async
@@ -16,12 +17,19 @@ from inbox import live
 from inbox.fragments import InboxState
 from textback_site.events import BATCH
 
+logger = logging.getLogger(__name__)
+
 # Close codes the page's script understands: not signed in, or not an agent.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 # Events of transactions that commit together (a webhook and the worker's send) arrive within a
 # few milliseconds; waiting this long renders them as one frame.
 COALESCE_SECONDS = 0.003
+
+
+def session_group(session_key: str) -> str:
+    """The sockets opened with one login session, closed when it signs out."""
+    return f"session.{session_key}"
 
 
 class InboxConsumer(AsyncWebsocketConsumer):
@@ -40,6 +48,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.session = session
+        session.groups.append(session_group(self.scope["session"].session_key))
         for group in session.groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
@@ -53,6 +62,9 @@ class InboxConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         """The page only listens; anything it sends is ignored."""
+
+    async def session_ended(self, event):
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def dispatch(self, message):
         # Lead events are named for what happened ("message.created", "lead.assigned", ...);
@@ -69,10 +81,17 @@ class InboxConsumer(AsyncWebsocketConsumer):
             self.flushing = asyncio.create_task(self._flush())
 
     async def _flush(self):
-        await asyncio.sleep(COALESCE_SECONDS)
-        while self.pending:
-            pending, self.pending = self.pending, {}
-            frame = await database_sync_to_async(live.frame_for_events)(self.session, pending)
-            if frame:
-                await self.send(text_data=frame)
-        self.flushing = None
+        try:
+            await asyncio.sleep(COALESCE_SECONDS)
+            while self.pending:
+                pending, self.pending = self.pending, {}
+                try:
+                    frame = await database_sync_to_async(live.frame_for_events)(self.session, pending)
+                except Exception:
+                    # One bad render must not silence the tab: the next event renders afresh.
+                    logger.exception("could not render live events for agent %s", self.session.agent_id)
+                    continue
+                if frame:
+                    await self.send(text_data=frame)
+        finally:
+            self.flushing = None

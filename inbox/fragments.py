@@ -2,6 +2,7 @@
 answer the agent's own actions, and travel over the websocket as htmx out-of-band swaps."""
 
 import dataclasses
+import json
 from urllib.parse import urlencode
 
 from django.template.loader import render_to_string
@@ -25,6 +26,7 @@ class InboxState:
     query: str = ""
     page: int = 1
     lead_id: int | None = None
+    composer: str = ""  # what the open thread's composer shows (`gate_key`), so it is re-rendered only when that changes
 
     @classmethod
     def from_params(cls, params) -> "InboxState":
@@ -37,7 +39,10 @@ class InboxState:
             lead_id = int(params["lead"]) if params.get("lead") else None
         except ValueError:
             lead_id = None
-        return cls(view=view if view in selectors.VIEW_KEYS else "open", query=(params.get("q") or "")[:100], page=page, lead_id=lead_id)
+        return cls(
+            view=view if view in selectors.VIEW_KEYS else "open", query=(params.get("q") or "")[:100], page=page,
+            lead_id=lead_id, composer=(params.get("composer") or "")[:40],
+        )
 
     def list_params(self, **changes) -> str:
         """The list's query string, for links that keep the tab's filter and search."""
@@ -45,9 +50,19 @@ class InboxState:
         return urlencode({k: v for k, v in params.items() if v and (k, v) not in (("view", "open"), ("page", 1))})
 
     @property
+    def hx_vals(self) -> str:
+        """The list's state, posted along with every action so its answer keeps the same view."""
+        return json.dumps({"view": self.view, "q": self.query, "page": self.page})
+
+    @property
     def socket_url(self) -> str:
-        params = {"view": self.view, "q": self.query, "page": self.page, "lead": self.lead_id or ""}
+        params = {"view": self.view, "q": self.query, "page": self.page, "lead": self.lead_id or "", "composer": self.composer}
         return "/" + SOCKET_PATH + "?" + urlencode({k: v for k, v in params.items() if v})
+
+
+def gate_key(decision: GateDecision) -> str:
+    """What the composer shows for a gate decision: it changes only when this does."""
+    return f"{decision.verdict.value}:{decision.rule.value if decision.rule else ''}"
 
 
 def _render(part: str, context: dict) -> str:
@@ -77,6 +92,8 @@ def list_context(*, agent: Agent, state: InboxState) -> dict:
 def thread_context(*, agent: Agent, lead: Lead, state: InboxState, parts=THREAD_PARTS, gate: GateDecision | None = None) -> dict:
     """What the thread's `parts` show; a live update of the header and timeline reads no more."""
     gate = gate or selectors.reply_gate(lead=lead)
+    if "composer" in parts:
+        state.composer = gate_key(gate)
     context = {
         "agent": agent, "state": state, "lead": lead,
         "gate": gate, "gate_blocked": gate.verdict is Verdict.BLOCKED, "gate_deferred": gate.verdict is Verdict.DEFERRED,
@@ -112,19 +129,17 @@ def feedback_fragment(message: str, *, error: bool) -> str:
     return _render("feedback", {"oob": True, "feedback": message, "error": error})
 
 
-def row_fragments(*, agent: Agent, state: InboxState, lead_id: int, to_top: bool, row: Lead | None = None) -> str:
-    """Move, refresh or remove one conversation in the list, whichever the tab's view needs.
+def row_fragment(*, agent: Agent, state: InboxState, lead_id: int, row: Lead | None = None) -> str:
+    """Put one conversation where the tab's list wants it, or take it out.
 
-    The page may not hold the row (another page, or it just arrived): a fresh row that belongs
-    on this page goes on top; a row that no longer belongs in the view is removed.
+    The page may or may not hold the row (another page, or it just arrived): the row goes to a
+    holding list and the page's script puts it in its sorted place, replacing the old one; a
+    lead that no longer belongs in the view is removed.
     """
     row = row or selectors.inbox_row(agent=agent, lead_id=lead_id, view=state.view, query=state.query)
     if row is None:
         return row_removed_fragment(lead_id=lead_id)
-    context = {"agent": agent, "state": state, "oob": True, "row": row}
-    if to_top and state.page == 1:
-        return row_removed_fragment(lead_id=lead_id) + _render("row_on_top", context)
-    return _render("row", context)
+    return _render("row_upsert", {"agent": agent, "state": state, "row": row})
 
 
 def row_removed_fragment(*, lead_id: int) -> str:

@@ -4,14 +4,15 @@ import dataclasses
 import time
 
 from inbox import fragments, selectors, services
-from compliance.gate import GateDecision
 from inbox.fragments import InboxState
 from leads.selectors import agent_live_groups
 from routing.models import Agent
 
-# Events after which the lead belongs at the top of a list sorted by last activity.
-_ACTIVITY_EVENTS = {"lead.created", "message.created", "call.missed", "call.answered", "call.placed", "lead.assigned"}
-
+# Events after which the list's counts may differ (a delivery receipt or a read changes none).
+_COUNTING_EVENTS = {
+    "lead.created", "lead.assigned", "lead.updated", "message.created",
+    "call.missed", "call.answered", "call.placed", "call.status",
+}
 
 # How long a tab trusts the agent it loaded; re-read after that, so a switched-off account or a
 # new role takes effect within seconds without a query per frame.
@@ -23,7 +24,6 @@ class LiveSession:
     agent_id: int
     state: InboxState
     groups: list[str]
-    composer_gate: tuple | None = None  # what the open thread's composer last showed
     agent: Agent | None = None
     agent_loaded_at: float = 0.0
 
@@ -33,12 +33,7 @@ class LiveSession:
         return self.agent
 
 
-def _gate_key(decision: GateDecision) -> tuple:
-    return decision.verdict, decision.rule, decision.until
-
-
 def _agent(agent_id: int) -> Agent | None:
-    # Fetched per event: an agent whose account is switched off stops receiving at once.
     return Agent.objects.select_related("office__brokerage", "user").filter(pk=agent_id, user__is_active=True).first()
 
 
@@ -46,29 +41,30 @@ def session_open(*, user_id: int, state: InboxState) -> LiveSession | None:
     agent = Agent.objects.select_related("office__brokerage").filter(user_id=user_id, user__is_active=True).first()
     if agent is None:
         return None
-    groups, composer_gate = agent_live_groups(agent), None
+    groups = agent_live_groups(agent)
     if state.lead_id is not None:
         if selectors.lead_for_agent(agent=agent, lead_id=state.lead_id) is None:
             state.lead_id = None  # a thread they cannot see: no live updates for it either
         else:
             groups.append(f"lead.{state.lead_id}")
-            composer_gate = _gate_key(selectors.reply_gate(lead=selectors.lead_for_agent(agent=agent, lead_id=state.lead_id)))
-    return LiveSession(agent_id=agent.pk, state=state, groups=groups, composer_gate=composer_gate)
+    return LiveSession(agent_id=agent.pk, state=state, groups=groups)
 
 
 def catch_up(session: LiveSession) -> str:
     agent = session.current_agent()
     if agent is None:
         return ""
-    html = fragments.list_fragment(agent=agent, state=session.state)
-    lead = selectors.lead_for_agent(agent=agent, lead_id=session.state.lead_id) if session.state.lead_id else None
+    state = session.state
+    html = fragments.list_fragment(agent=agent, state=state)
+    lead = selectors.lead_for_agent(agent=agent, lead_id=state.lead_id) if state.lead_id else None
     if lead is not None:
-        html += fragments.thread_fragments(agent=agent, lead=lead, state=session.state, parts=("thread_header", "timeline"))
+        parts = ["thread_header", "timeline"]
+        gate = selectors.reply_gate(lead=lead)
+        if fragments.gate_key(gate) != state.composer:  # it changed while the tab was away
+            state.composer = fragments.gate_key(gate)
+            parts.append("composer")
+        html += fragments.thread_fragments(agent=agent, lead=lead, state=state, parts=parts, gate=gate)
     return html
-
-
-# Events after which the list's counts may differ (a delivery receipt changes none of them).
-_COUNTING_EVENTS = _ACTIVITY_EVENTS | {"lead.updated", "call.status"}
 
 
 def frame_for_events(session: LiveSession, events_by_lead: dict[int, list[dict]]) -> str:
@@ -87,23 +83,23 @@ def _lead_fragments(session: LiveSession, agent: Agent, lead_id: int, events: li
     thread_open = state.lead_id == lead_id
     if thread_open and any(e["type"] == "message.created" and e.get("direction") == "in" for e in events):
         services.lead_mark_read(agent=agent, lead_id=lead_id)  # the agent is looking at it
-    # The row as the tab's view shows it; only when it is not there does visibility need asking.
+    assigned_to_me = any(
+        e["type"] == "lead.assigned" and e.get("agent_id") == agent.pk and e.get("actor_id") != agent.pk for e in events
+    )
+    # The row as the tab's view shows it; visibility is asked separately only when the row is not
+    # in the view and the thread or an alert needs the lead.
     row = selectors.inbox_row(agent=agent, lead_id=lead_id, view=state.view, query=state.query)
-    lead = row or (selectors.lead_for_agent(agent=agent, lead_id=lead_id) if thread_open else None)
-    if lead is None:  # never theirs, just handed to someone else, or out of this view
-        return fragments.row_removed_fragment(lead_id=lead_id) + (fragments.thread_gone_fragment() if thread_open else "")
-    types = {e["type"] for e in events}
-    html = [fragments.row_fragments(agent=agent, state=state, row=row, lead_id=lead_id, to_top=bool(types & _ACTIVITY_EVENTS))]
-    if thread_open:
+    lead = row or (selectors.lead_for_agent(agent=agent, lead_id=lead_id) if thread_open or assigned_to_me else None)
+    html = [fragments.row_fragment(agent=agent, state=state, lead_id=lead_id, row=row)]
+    if thread_open and lead is None:  # just handed to someone else: nothing of it is rendered
+        html.append(fragments.thread_gone_fragment())
+    elif thread_open:
         parts = ["thread_header", "timeline"]
         gate = selectors.reply_gate(lead=lead)
-        if _gate_key(gate) != session.composer_gate:  # re-rendering the composer would wipe a draft: only when it must
-            session.composer_gate = _gate_key(gate)
+        if fragments.gate_key(gate) != state.composer:  # re-rendering the composer would wipe a draft: only when it must
+            state.composer = fragments.gate_key(gate)
             parts.append("composer")
         html.append(fragments.thread_fragments(agent=agent, lead=lead, state=state, parts=parts, gate=gate))
-    assigned_to_me = [
-        e for e in events if e["type"] == "lead.assigned" and e.get("agent_id") == agent.pk and e.get("actor_id") != agent.pk
-    ]
-    if assigned_to_me:
+    if assigned_to_me and lead is not None:
         html.append(fragments.toast_fragment(agent=agent, lead=lead, title="New lead assigned to you"))
     return "".join(html)

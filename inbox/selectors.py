@@ -15,6 +15,7 @@ from compliance.gate import GateDecision, Purpose, gate_check
 from compliance.models import ConsentEvent
 from leads.models import Call, Lead, LeadEvent, LeadRead, Message, ReplySnippet
 from leads.selectors import leads_visible_to
+from leads.textback import placeholders_fill
 from routing.models import Agent, TrackingNumber
 from routing.selectors import LEAD_TAKING_ROLES
 
@@ -177,11 +178,4 @@ def reply_snippets(*, lead: Lead, agent: Agent) -> list[tuple[str, str]]:
     """Canned replies for this lead's type, placeholders filled in, as (title, text)."""
     values = {"agent": agent.name, "brokerage": lead.office.brokerage.name, "listing": lead.line.listing or "the home"}
     snippets = ReplySnippet.objects.filter(Q(lead_type="") | Q(lead_type=lead.lead_type))
-    return [(s.title, s.body.format_map(_Placeholders(values))) for s in snippets]
-
-
-class _Placeholders(dict):
-    """Leaves an unknown {placeholder} as written instead of failing the page."""
-
-    def __missing__(self, key):
-        return "{" + key + "}"
+    return [(s.title, placeholders_fill(s.body, values)) for s in snippets]

@@ -15,9 +15,11 @@ from django.utils import timezone
 from compliance.gate import Verdict
 from inbox.selectors import reply_gate, reply_line
 from leads.models import Lead, LeadEvent, LeadRead, Message
+from leads.selectors import leads_visible_to
 from leads.services import lead_assign, lead_event_publish, message_queue
 from routing.models import Agent, LeadType
 from routing.selectors import LEAD_TAKING_ROLES
+from textback_site.events import publish_on_commit
 
 MAX_REPLY_LENGTH = 1600  # Twilio's limit for one message body
 
@@ -31,8 +33,16 @@ class ActionRefused(Exception):
         self.conflict = conflict  # someone else changed the lead first (HTTP 409), not bad input (400)
 
 
-def _lead_locked(lead: Lead) -> Lead:
-    return Lead.objects.select_for_update(of=("self",)).select_related("office__brokerage", "line", "assigned_agent").get(pk=lead.pk)
+def _lead_locked(lead: Lead, agent: Agent) -> Lead:
+    """The lead, locked, if the agent may still see it: between the page check and this lock,
+    a colleague may have claimed it (then the agent must not reply, close or transfer it)."""
+    locked = (
+        leads_visible_to(agent).select_for_update(of=("self",)).select_related("office__brokerage", "line", "assigned_agent")
+        .filter(pk=lead.pk).first()
+    )
+    if locked is None:
+        raise ActionRefused("This lead has just left your inbox (someone else took it).", conflict=True)
+    return locked
 
 
 def _publish_updated(lead: Lead) -> None:
@@ -44,7 +54,7 @@ def lead_claim(*, agent: Agent, lead: Lead) -> Lead:
     if agent.role not in LEAD_TAKING_ROLES:
         raise ActionRefused("Brokers hand leads to agents with Transfer rather than claiming them.")
     with transaction.atomic():
-        lead = _lead_locked(lead)
+        lead = _lead_locked(lead, agent)
         if lead.assigned_agent_id == agent.pk:
             return lead
         if lead.assigned_agent_id is not None:
@@ -62,7 +72,7 @@ def lead_transfer(*, actor: Agent, lead: Lead, to_agent: Agent | None, reason: s
     if to_agent is not None and not to_agent.user.is_active:
         raise ActionRefused(f"{to_agent.name} can no longer sign in.")
     with transaction.atomic():
-        lead = _lead_locked(lead)
+        lead = _lead_locked(lead, actor)
         if lead.assigned_agent_id == (to_agent.pk if to_agent else None):
             raise ActionRefused(f"The lead is already with {to_agent.name}." if to_agent else "The lead is already unassigned.")
         return lead_assign(lead=lead, agent=to_agent, actor=actor, kind=LeadEvent.Kind.TRANSFERRED, reason=reason[:500])
@@ -75,7 +85,7 @@ def lead_outcome_set(*, actor: Agent, lead: Lead, outcome: str, appointment_at: 
     if outcome == Lead.Outcome.APPOINTMENT and appointment_at is None:
         raise ActionRefused("Give the appointment's date and time.")
     with transaction.atomic():
-        lead = _lead_locked(lead)
+        lead = _lead_locked(lead, actor)
         lead.outcome = outcome
         lead.appointment_at = appointment_at if outcome == Lead.Outcome.APPOINTMENT else None
         fields = ["outcome", "appointment_at"]
@@ -101,6 +111,7 @@ def lead_note_add(*, actor: Agent, lead: Lead, text: str) -> LeadEvent:
     if not text:
         raise ActionRefused("Write the note first.")
     with transaction.atomic():
+        lead = _lead_locked(lead, actor)
         note = LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.NOTE, actor=actor, text=text[:4000])
         _publish_updated(lead)
     return note
@@ -116,7 +127,7 @@ def lead_details_update(*, actor: Agent, lead: Lead, name: str, email: str, lead
     if lead_type not in LeadType.values:
         raise ActionRefused("Choose buyer, seller, home value or general.")
     with transaction.atomic():
-        lead = _lead_locked(lead)
+        lead = _lead_locked(lead, actor)
         changes = [
             f"{label} {new or '—'}" for label, old, new in
             [("name", lead.name, name), ("email", lead.email, email), ("type", lead.lead_type, lead_type)]
@@ -147,10 +158,14 @@ def agent_reply_send(*, agent: Agent, lead: Lead, body: str) -> Message:
         raise ActionRefused(decision.reason)
     now = timezone.now()
     with transaction.atomic():
-        lead = _lead_locked(lead)
+        lead = _lead_locked(lead, agent)
         if lead.assigned_agent_id is None and agent.role in LEAD_TAKING_ROLES:
             lead = lead_assign(lead=lead, agent=agent, actor=agent, kind=LeadEvent.Kind.CLAIMED, reason="Replied first.")
-        message = message_queue(lead=lead, line=reply_line(lead=lead), kind=Message.Kind.REPLY, body=body, now=now, agent=agent)
+        deferred = decision.verdict is Verdict.DEFERRED
+        message = message_queue(
+            lead=lead, line=reply_line(lead=lead), kind=Message.Kind.REPLY, body=body, now=now, agent=agent,
+            not_before=decision.until if deferred else None, waiting_because=decision.reason if deferred else "",
+        )
         lead.awaiting_reply_since, lead.last_activity_at = None, now
         fields = ["awaiting_reply_since", "last_activity_at"]
         if lead.status in (Lead.Status.NEW, Lead.Status.CLOSED):
@@ -167,7 +182,9 @@ def lead_mark_read(*, agent: Agent, lead_id: int) -> None:
 
 
 def _read_mark(*, agent: Agent, lead_id: int, at: dt.datetime) -> None:
+    """Unread counts are per agent: their other tabs update their badge too."""
     LeadRead.objects.update_or_create(agent=agent, lead_id=lead_id, defaults={"read_at": at})
+    publish_on_commit(f"agent.{agent.pk}", {"type": "lead.read", "lead_id": lead_id})
 
 
 def agent_duty_set(*, agent: Agent, on_duty: bool) -> Agent:

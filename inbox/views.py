@@ -9,10 +9,12 @@ import functools
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from inbox import fragments, selectors, services
@@ -22,11 +24,20 @@ from routing.models import Agent
 
 
 def agent_required(view):
-    """Signed in and linked to an agent of the brokerage; the agent rides on the request."""
+    """Signed in and linked to an agent of the brokerage; the agent rides on the request.
 
-    @login_required
+    An htmx action whose session has expired sends the whole page to the login form, rather than
+    swapping the login page into nothing.
+    """
+
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            if request.htmx:
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = f"{reverse(settings.LOGIN_URL)}?next={request.htmx.current_url_abs_path or '/'}"
+                return response
+            return redirect_to_login(request.get_full_path())
         request.agent = selectors.agent_for_user(request.user)
         if request.agent is None:
             return render(request, "inbox/no_agent.html", status=403)
@@ -73,10 +84,13 @@ def thread(request, lead_id: int):
     return _page(request, _state(request, lead.pk), lead)
 
 
+NOT_IN_INBOX = "This conversation is not in your inbox (it may have just gone to someone else)."
+
+
 def _visible_lead(request, lead_id: int):
     lead = selectors.lead_for_agent(agent=request.agent, lead_id=lead_id)
     if lead is None:
-        raise Http404("No such conversation in your inbox.")
+        raise Http404(NOT_IN_INBOX)
     return lead
 
 
@@ -89,7 +103,11 @@ def _lead_action(parts=("thread_header", "timeline", "panel")):
         @require_POST
         @functools.wraps(action)
         def wrapper(request, lead_id: int):
-            lead = _visible_lead(request, lead_id)
+            lead = selectors.lead_for_agent(agent=request.agent, lead_id=lead_id)
+            if lead is None:
+                if request.htmx:
+                    return HttpResponse(fragments.feedback_fragment(NOT_IN_INBOX, error=True), status=404)
+                raise Http404(NOT_IN_INBOX)
             state = _state(request, lead.pk)
             try:
                 done = action(request, lead)
@@ -104,7 +122,7 @@ def _lead_action(parts=("thread_header", "timeline", "panel")):
             if visible is None:  # handed to someone this agent cannot see: the pane says so
                 response = HttpResponse(
                     fragments.thread_gone_fragment()
-                    + fragments.row_fragments(agent=request.agent, state=state, lead_id=lead.pk, to_top=False)
+                    + fragments.row_removed_fragment(lead_id=lead.pk)
                     + fragments.feedback_fragment(done, error=False)
                 )
                 response["HX-Push-Url"] = reverse("home") + _query(state)
@@ -128,7 +146,9 @@ def _thread_url(lead_id: int, state: InboxState) -> str:
 @_lead_action(parts=("thread_header", "timeline", "composer"))
 def reply(request, lead):
     message = services.agent_reply_send(agent=request.agent, lead=lead, body=request.POST.get("body", ""))
-    return "" if message.next_attempt_at is None or message.next_attempt_at <= timezone.now() else "Scheduled."
+    if message.next_attempt_at and message.next_attempt_at > timezone.now():
+        return f"Scheduled: it goes at {timezone.localtime(message.next_attempt_at, request.agent.office.tz):%a %-I:%M %p}."
+    return ""
 
 
 @_lead_action()
@@ -193,6 +213,8 @@ def duty(request):
     agent = services.agent_duty_set(agent=request.agent, on_duty=request.POST.get("on_duty") == "1")
     if request.htmx:
         return render(request, "inbox/inbox.html#duty_toggle", {"agent": agent})
-    return redirect(request.POST.get("next") if request.POST.get("next", "").startswith("/") else reverse("home"))
+    next_url = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return redirect(next_url if safe else reverse("home"))
 
 

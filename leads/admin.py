@@ -18,8 +18,10 @@ from leads.models import Call, Lead, LeadEvent, Message, MessageStatusEvent, Rep
 from leads.services import lead_assign
 from leads.textback import (
     SINGLE_SEGMENT_GSM7,
+    SNIPPET_PLACEHOLDERS,
     gsm7_length,
     is_gsm7,
+    placeholder_problems,
     segment_count,
     template_problems,
     textback_render,
@@ -208,6 +210,20 @@ class LeadEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_per_page = 50
 
 
+class ReplySnippetForm(forms.ModelForm):
+    class Meta:
+        model = ReplySnippet
+        fields = ["title", "body", "lead_type", "position"]
+        help_texts = {"body": "Placeholders: {agent}, {brokerage}, {listing}; agents can edit before sending."}
+
+    def clean_body(self):
+        body = self.cleaned_data["body"]
+        problems = placeholder_problems(body, SNIPPET_PLACEHOLDERS)
+        if problems:
+            raise ValidationError(problems)
+        return body
+
+
 @admin.register(ReplySnippet)
 class ReplySnippetAdmin(admin.ModelAdmin):
     """The canned replies agents insert in the inbox's composer."""
@@ -217,10 +233,7 @@ class ReplySnippetAdmin(admin.ModelAdmin):
     list_filter = ["lead_type"]
     search_fields = ["title", "body"]
 
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        form.base_fields["body"].help_text = "Placeholders: {agent}, {brokerage}, {listing}; agents can edit before sending."
-        return form
+    form = ReplySnippetForm
 
 
 @admin.register(Message)

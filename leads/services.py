@@ -26,7 +26,7 @@ from leads.selectors import lead_live_groups
 from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
 from leads.textback import DEFAULT_TEMPLATES, segment_count, textback_render
 from routing.models import Agent, TrackingNumber
-from routing.selectors import agent_available
+from routing.selectors import agent_available, agent_phone_is_known
 from routing.services import agent_next_in_turn
 from textback_site.events import publish_on_commit
 
@@ -88,7 +88,7 @@ def _lead_locked(*, phone: str, line: TrackingNumber) -> tuple[Lead, bool]:
     return lead, True
 
 
-def _lead_ensure_assigned(lead: Lead, now: dt.datetime) -> list[str]:
+def _lead_ensure_assigned(lead: Lead, now: dt.datetime, *, is_new: bool) -> list[str]:
     """Repeat callers stay with their agent while that agent is on duty; otherwise next in turn.
 
     Returns the fields it changed, for the caller's single save. The caller alerts the new
@@ -100,13 +100,13 @@ def _lead_ensure_assigned(lead: Lead, now: dt.datetime) -> list[str]:
     agent = agent_next_in_turn(office=lead.office)
     if agent is None or agent.pk == lead.assigned_agent_id:
         return []
-    previous = lead.assigned_agent
+    # Whoever saw it before (its old agent, or the office's pool) sees it leave; a lead created
+    # in this transaction was never seen unassigned, and is announced to its agent only.
+    previous, previous_groups = lead.assigned_agent, [] if is_new else lead_live_groups(lead)
     lead.assigned_agent, lead.assigned_at = agent, now
     reason = f"{previous.name} is off duty; next in turn." if previous else "Next in turn."
     LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.ASSIGNED, agent=agent, text=reason)
-    lead_event_publish(
-        lead, {"type": "lead.assigned", "agent_id": agent.pk}, also=[f"agent.{previous.pk}"] if previous else []
-    )
+    lead_event_publish(lead, {"type": "lead.assigned", "agent_id": agent.pk}, also=previous_groups)
     return ["assigned_agent", "assigned_at"]
 
 
@@ -202,7 +202,7 @@ def missed_call_record(
     """A call nobody answered: find or create the lead, route it, and queue the text-back."""
     now = timezone.now()
     with transaction.atomic(savepoint=False):
-        lead, _ = _lead_locked(phone=from_number, line=line)
+        lead, is_new = _lead_locked(phone=from_number, line=line)
         call = _call_locked(call_sid=call_sid, line=line, lead=lead, from_number=from_number)
         if call.missed or call.answered:
             return call  # a replay, or the backstop after dial-status already decided
@@ -214,7 +214,7 @@ def missed_call_record(
             phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL,
             source=ConsentEvent.Source.CALL, source_ref=call_sid,
         )
-        changed = _lead_ensure_assigned(lead, now)
+        changed = _lead_ensure_assigned(lead, now, is_new=is_new)
         if lead.awaiting_reply_since is None:
             lead.awaiting_reply_since = now
             changed.append("awaiting_reply_since")
@@ -324,14 +324,15 @@ def _textback_queue(*, lead: Lead, line: TrackingNumber, call: Call, now: dt.dat
 def message_queue(
     *, lead: Lead, line: TrackingNumber, kind: str, body: str, now: dt.datetime,
     call: Call | None = None, agent: Agent | None = None, consent_event: ConsentEvent | None = None,
-    to_number: str = "",
+    to_number: str = "", not_before: dt.datetime | None = None, waiting_because: str = "",
 ) -> Message:
-    """Record an outbound text, then hand it to a worker once the transaction commits."""
+    """Record an outbound text, then hand it to a worker once the transaction commits (the
+    worker sends it then, or from `not_before` on, asking the gate again either way)."""
     message = Message.objects.create(
         lead=lead, line=line, direction=Message.Direction.OUTBOUND, kind=kind, to_number=to_number,
         sender=Message.Sender.AGENT if agent else Message.Sender.SYSTEM, agent=agent, call=call,
         consent_event=consent_event, body=body, segments=segment_count(body),
-        status=Message.Status.QUEUED, queued_at=now, next_attempt_at=now,
+        status=Message.Status.QUEUED, queued_at=now, next_attempt_at=not_before or now, error_message=waiting_because[:255],
     )
     transaction.on_commit(lambda: _enqueue_send(message.pk))
     _publish_message(message, "message.created")
@@ -529,14 +530,27 @@ OPT_IN_CONFIRMATION = "{brokerage}: you are resubscribed to texts from this numb
 def inbound_sms_record(
     *, line: TrackingNumber, message_sid: str, from_number: str, body: str,
     media_urls: list[str], opt_out_type: str = "",
-) -> Message:
-    """A text from a caller: compliance keywords first, then the thread."""
+) -> Message | None:
+    """A text from a caller: compliance keywords first, then the thread.
+
+    An agent answering the alert texted to their own phone is not a lead: only their STOP or
+    START is recorded (so the gate honours it for their alerts); nothing else is kept.
+    """
     now = timezone.now()
+    if agent_phone_is_known(phone=from_number):
+        keyword = keyword_classify(body, opt_out_type)
+        if keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
+            kind = ConsentEvent.Kind.OPT_OUT if keyword is Keyword.OPT_OUT else ConsentEvent.Kind.OPT_IN
+            consent_record(
+                phone=from_number, sender=line.sender, kind=kind, source=ConsentEvent.Source.KEYWORD,
+                source_ref=message_sid, raw_text=body,
+            )
+        return None
     with transaction.atomic():
         existing = Message.objects.filter(provider_sid=message_sid).first()
         if existing:
             return existing
-        lead, _ = _lead_locked(phone=from_number, line=line)
+        lead, is_new = _lead_locked(phone=from_number, line=line)
         try:
             with transaction.atomic():
                 message = Message.objects.create(
@@ -589,7 +603,7 @@ def inbound_sms_record(
                 phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_TEXT,
                 source=ConsentEvent.Source.TEXT, source_ref=message_sid, raw_text=body,
             )
-            changed = _lead_ensure_assigned(lead, now)
+            changed = _lead_ensure_assigned(lead, now, is_new=is_new)
             if lead.awaiting_reply_since is None:
                 lead.awaiting_reply_since = now
                 changed.append("awaiting_reply_since")

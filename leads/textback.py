@@ -24,6 +24,7 @@ DEFAULT_TEMPLATES = {
     LeadType.GENERAL: "{brokerage}: sorry we missed your call! An agent will text you here shortly. Reply STOP to opt out.",
 }
 PLACEHOLDERS = ("brokerage", "listing", "agent", "office")
+SNIPPET_PLACEHOLDERS = ("agent", "brokerage", "listing")  # the agent's canned replies
 SINGLE_SEGMENT_GSM7 = 160
 
 
@@ -53,31 +54,36 @@ def gsm7_length(body: str) -> int:
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-def _fill(template: str, values: dict[str, str]) -> str:
+def placeholders_fill(template: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def placeholder_problems(template: str, allowed_names=PLACEHOLDERS) -> list[str]:
+    allowed = ", ".join(f"{{{name}}}" for name in allowed_names)
+    problems = [
+        f"Unknown placeholder {{{name}}}; use only {allowed}."
+        for name in sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(allowed_names))
+    ]
+    if "{" in _PLACEHOLDER.sub("", template) or "}" in _PLACEHOLDER.sub("", template):
+        problems.append(f"A brace is not part of a placeholder; use only {allowed}.")
+    return problems
 
 
 def textback_render(*, template: str, brokerage: str, listing: str, agent: str, office: str) -> str:
     """Fill the template; if the listing's address pushes it past one segment, shorten the address."""
     values = {"brokerage": brokerage, "listing": listing or "a home", "agent": agent or "an agent", "office": office}
-    body = plain_text(_fill(template, values)).strip()
+    body = plain_text(placeholders_fill(template, values)).strip()
     overflow = gsm7_length(body) - SINGLE_SEGMENT_GSM7
     if overflow > 0 and listing and is_gsm7(body):
         keep = max(len(values["listing"]) - overflow - 1, 8)
         values["listing"] = values["listing"][:keep].rstrip() + "."
-        body = plain_text(_fill(template, values)).strip()
+        body = plain_text(placeholders_fill(template, values)).strip()
     return body
 
 
 def template_problems(template: str) -> list[str]:
     """What a broker must fix before a template can be saved."""
-    allowed = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
-    problems = [
-        f"Unknown placeholder {{{name}}}; use only {allowed}."
-        for name in sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(PLACEHOLDERS))
-    ]
-    if "{" in _PLACEHOLDER.sub("", template) or "}" in _PLACEHOLDER.sub("", template):
-        problems.append(f"A brace is not part of a placeholder; use only {allowed}.")
+    problems = placeholder_problems(template)
     if problems:
         return problems
     sample = textback_render(

@@ -30,3 +30,8 @@ def agents_on_duty(*, office: Office) -> list[Agent]:
     return list(
         Agent.objects.filter(office=office, on_duty=True, role__in=LEAD_TAKING_ROLES, user__is_active=True).order_by("id")
     )
+
+
+def agent_phone_is_known(*, phone: str) -> bool:
+    """Is this one of the brokerage's own agents (answering an alert), not a caller?"""
+    return Agent.objects.filter(phone=phone, user__is_active=True).exists()

@@ -1,11 +1,14 @@
 """Inbox fixtures: signed-in agents of the shared two-office brokerage, and leads in known hands."""
 
 import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE
+from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE, new_sid
 from leads.models import Lead
+from leads.services import inbound_sms_record
 from routing.models import Agent, TrackingNumber
 
 
@@ -36,3 +39,33 @@ def leads(brokerage):
         "pool": lead_for(phone="+15555551236", name="Pool caller"),
         "lakeside": lead_for(phone="+15555551237", line=LAKESIDE_LINE, agent_email="dan@example.com", name="Lakeside owner"),
     }
+
+
+# --- the websocket, as a browser tab opens it -------------------------------------------------
+# A scenario runs in one event loop (the communicator's application lives in it); its database
+# work goes through database_sync_to_async, as in the consumer.
+
+
+async def connect(client, path: str, origin: str = "http://testserver"):
+    from textback_site.asgi import application
+
+    headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
+    if client is not None:
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, code = await communicator.connect(timeout=5)
+    return communicator, connected, code
+
+
+async def frames(communicator, quiet: float = 0.5) -> str:
+    """Everything the socket sends until it has been quiet for a moment."""
+    out = []
+    while not await communicator.receive_nothing(timeout=quiet):
+        out.append(await communicator.receive_from())
+    return "".join(out)
+
+
+@database_sync_to_async
+def text_from(lead: Lead, body: str) -> None:
+    line = TrackingNumber.objects.get(pk=lead.line_id)
+    inbound_sms_record(line=line, message_sid=new_sid("SM"), from_number=lead.phone, body=body, media_urls=[])

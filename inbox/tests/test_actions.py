@@ -194,3 +194,71 @@ def test_an_agent_who_opted_out_of_texts_gets_no_alert(brokerage, twilio, sms_ou
         twilio.missed_call()
     assert [m["to"] for m in sms_outbox] == [CALLER]
     assert Message.objects.get(kind=Message.Kind.AGENT_ALERT).status == Message.Status.CANCELED
+
+
+def test_a_lead_a_colleague_took_a_moment_ago_cannot_be_replied_to_or_closed(leads, monkeypatch):
+    """The page said it was in the pool; by the time Ann's reply is locked in, Ben has it."""
+    from inbox import views
+    from inbox.services import lead_claim
+
+    pool = leads["pool"]
+    seen_in_pool = views.selectors.lead_for_agent(agent=agent("ann@example.com"), lead_id=pool.pk)
+    lead_claim(agent=agent("ben@example.com"), lead=pool)
+    monkeypatch.setattr(views.selectors, "lead_for_agent", lambda **kw: seen_in_pool)
+    ann = signed_in("ann@example.com")
+    for action, data in [("reply/", {"body": "Hi!"}), ("outcome/", {"outcome": "closed"}), ("note/", {"text": "mine"})]:
+        response = ann.post(f"/leads/{pool.pk}/{action}", data, **HTMX)
+        assert response.status_code == 409 and "someone else took it" in response.content.decode()
+    assert not Message.objects.exists()
+    assert Lead.objects.get(pk=pool.pk).status != Lead.Status.CLOSED
+    assert list(LeadEvent.objects.values_list("kind", flat=True)) == ["claimed"]
+
+
+def test_an_htmx_action_on_a_lead_gone_elsewhere_says_so(leads):
+    response = signed_in("ann@example.com").post(f"/leads/{leads['ben'].pk}/claim/", **HTMX)
+    assert response.status_code == 404 and "not in your inbox" in response.content.decode()
+
+
+def test_an_expired_session_sends_the_page_to_the_login_form(leads, client):
+    response = client.post(f"/leads/{leads['ann'].pk}/reply/", {"body": "hi"}, HTTP_HX_REQUEST="true",
+                           HTTP_HX_CURRENT_URL=f"http://testserver/leads/{leads['ann'].pk}/")
+    assert response.status_code == 204 and response["HX-Redirect"] == f"/accounts/login/?next=/leads/{leads['ann'].pk}/"
+
+
+def test_the_duty_toggle_never_redirects_off_site(leads):
+    response = signed_in("ann@example.com").post("/me/duty/", {"on_duty": "0", "next": "//evil.example/"})
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
+def test_a_deferred_reply_is_scheduled_not_refused(leads, monkeypatch, django_capture_on_commit_callbacks, sms_outbox):
+    """When the gate says "not now" (quiet hours where the caller is), the composer offers to
+    schedule and the text waits in the outbox until it may go."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from compliance.gate import GateDecision, Verdict
+    from inbox import selectors
+    from leads import services
+
+    until = timezone.now() + dt.timedelta(hours=9)
+    deferred = GateDecision(Verdict.DEFERRED, "Quiet hours: 9 pm to 8 am where the caller is.", until)
+    monkeypatch.setattr(selectors, "gate_check", lambda **kw: deferred)
+    monkeypatch.setattr(services, "gate_check", lambda **kw: deferred)
+    ann, lead = signed_in("ann@example.com"), leads["ann"]
+    page = ann.get(f"/leads/{lead.pk}/").content.decode()
+    assert "your text waits in the outbox" in page and ">Schedule</button>" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = ann.post(f"/leads/{lead.pk}/reply/", {"body": "Good morning! Still interested?"}, **HTMX)
+    assert response.status_code == 200 and "Scheduled: it goes at" in response.content.decode()
+    reply = Message.objects.get(kind=Message.Kind.REPLY)
+    assert reply.status == Message.Status.QUEUED and reply.next_attempt_at == until and sms_outbox == []
+
+
+def test_an_agent_answering_their_alert_is_not_a_lead_but_their_stop_is_honoured(brokerage, twilio):
+    ann = agent("ann@example.com")
+    assert twilio.sms("ok on it", caller=ann.phone).status_code == 200
+    assert not Lead.objects.exists() and not Message.objects.exists()
+    assert twilio.sms("STOP", caller=ann.phone).status_code == 200
+    assert ConsentEvent.objects.get(phone=ann.phone).kind == ConsentEvent.Kind.OPT_OUT
+    assert not Lead.objects.exists()

@@ -3,15 +3,11 @@
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 
-from conftest import new_sid
 
-from inbox.tests.conftest import agent, signed_in
+from inbox.tests.conftest import agent, connect, frames, signed_in, text_from
 from leads.models import Lead, LeadEvent, Message
 from leads.selectors import agent_live_groups, lead_live_groups, leads_visible_to
-from leads.services import inbound_sms_record
-from routing.models import TrackingNumber
 
 pytestmark = pytest.mark.django_db
 
@@ -81,33 +77,6 @@ def test_anonymous_visitors_get_the_login_page_not_the_inbox(leads, client):
 
 
 # --- the websocket ----------------------------------------------------------------------------
-# Each scenario runs in one event loop (the communicator's application lives in it); database
-# work goes through database_sync_to_async as it does in the consumer.
-
-
-async def connect(client, path: str, origin: str = "http://testserver"):
-    from textback_site.asgi import application
-
-    headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
-    if client is not None:
-        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
-    communicator = WebsocketCommunicator(application, path, headers=headers)
-    connected, code = await communicator.connect(timeout=5)
-    return communicator, connected, code
-
-
-async def frames(communicator, quiet: float = 0.5) -> str:
-    """Everything the socket sends until it has been quiet for a moment."""
-    out = []
-    while not await communicator.receive_nothing(timeout=quiet):
-        out.append(await communicator.receive_from())
-    return "".join(out)
-
-
-@database_sync_to_async
-def text_from(lead: Lead, body: str) -> None:
-    line = TrackingNumber.objects.get(pk=lead.line_id)
-    inbound_sms_record(line=line, message_sid=new_sid("SM"), from_number=lead.phone, body=body, media_urls=[])
 
 
 @pytest.mark.django_db(transaction=True)

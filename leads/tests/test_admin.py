@@ -343,3 +343,24 @@ def test_it_keeps_the_preview_to_staff(client, brokerage):
     client.force_login(get_user_model().objects.get(email="ann@example.com"))
     response = client.get(reverse("admin:leads_textbacktemplate_preview"), {"body": "x"})
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_snippet_with_a_stray_brace_or_unknown_placeholder_is_refused(broker):
+    from leads.models import ReplySnippet
+
+    page = url(ReplySnippet, "add")
+    for body in ["Hi {agent.__class__}", "Price is {", "Hi {name}"]:
+        response = broker.post(page, {"title": "Bad", "body": body, "lead_type": "", "position": 0})
+        assert response.status_code == 200 and response.context["adminform"].form.errors["body"]
+    assert broker.post(page, {"title": "Good", "body": "Hi, {agent} here", "lead_type": "", "position": 0}).status_code == 302
+
+
+def test_a_snippet_is_filled_without_ever_failing_the_thread(brokerage):
+    from inbox.selectors import reply_snippets
+    from inbox.tests.conftest import agent, lead_for
+    from leads.models import ReplySnippet
+
+    ReplySnippet.objects.all().delete()
+    ReplySnippet.objects.create(title="Odd", body="{agent} at {brokerage}: {} {listing.x} {")
+    lead = lead_for(phone="+15555557100")
+    assert reply_snippets(lead=lead, agent=agent("ann@example.com")) == [("Odd", "Ann Lee at Harbor & Oak Realty: {} {listing.x} {")]

@@ -65,8 +65,9 @@
       if (e.key === "Escape") e.target.blur();
       return;
     }
-    var links = Array.from(document.querySelectorAll(".conv-link"));
-    var current = links.findIndex(function (a) { return a === document.activeElement || a.getAttribute("aria-current") === "true"; });
+    var links = Array.from(document.querySelectorAll("#conversation-list .conv-link"));
+    var current = links.indexOf(document.activeElement);
+    if (current < 0) current = links.findIndex(function (a) { return a.getAttribute("aria-current") === "true"; });
     if (e.key === "j" || e.key === "k") {
       var next = links[Math.min(links.length - 1, Math.max(0, current + (e.key === "j" ? 1 : -1)))];
       if (next) { next.focus(); e.preventDefault(); }
@@ -128,11 +129,39 @@
     showAppointmentField();
   }
 
-  document.addEventListener("htmx:wsAfterMessage", afterSwap);
+  document.addEventListener("htmx:wsAfterMessage", function () { placeRows(); afterSwap(); });
   document.addEventListener("htmx:afterSwap", afterSwap);
-  document.addEventListener("htmx:oobAfterSwap", function (e) {
-    if (e.target.id === "composer") { var box = e.target.querySelector("[data-reply]"); if (box && document.activeElement === document.body) box.focus(); }
-  });
+  // Feedback says its piece, then gets out of the way (errors stay a little longer).
+  function fadeFeedback() {
+    var el = document.getElementById("feedback");
+    if (!el || !el.textContent.trim() || el.dataset.timed) return;
+    el.dataset.timed = "1";
+    setTimeout(function () { el.textContent = ""; }, el.classList.contains("is-error") ? 8000 : 4000);
+  }
+  document.addEventListener("htmx:afterSettle", fadeFeedback);
+
+  // --- list rows from the websocket: each goes to its place by last activity, newest first -------
+  function sortKey(li) { return [parseFloat(li.dataset.activity), parseInt(li.dataset.id, 10)]; }
+  function newer(a, b) { return a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]); }
+
+  function placeRows() {
+    var incoming = document.getElementById("row-upserts");
+    var list = document.getElementById("conversation-list");
+    if (!incoming || !list) return;
+    var firstPage = list.dataset.page === "1", size = parseInt(list.dataset.pageSize, 10);
+    Array.from(incoming.children).forEach(function (row) {
+      var old = list.querySelector("#" + CSS.escape(row.id));
+      if (old) old.remove();
+      var key = sortKey(row);
+      var next = Array.from(list.children).find(function (li) { return newer(key, sortKey(li)); });
+      if (next && (firstPage || next !== list.firstElementChild)) list.insertBefore(row, next);
+      else if (!next && (old || (firstPage && list.children.length < size))) list.appendChild(row);
+      else row.remove();  // it belongs on another page of the list
+    });
+    while (firstPage && list.children.length > size) list.lastElementChild.remove();
+    var empty = document.getElementById("list-empty");
+    if (empty && list.children.length) empty.remove();
+  }
 
   // The appointment time matters only for "appointment booked".
   function showAppointmentField() {
@@ -151,7 +180,19 @@
     el.textContent = text;
   }
   document.addEventListener("htmx:wsOpen", function () { liveStatus("live", "Live"); });
-  document.addEventListener("htmx:wsClose", function () { liveStatus("offline", "Reconnecting…"); });
+  document.addEventListener("htmx:wsClose", function (e) {
+    var code = e.detail.event.code;
+    if (code === 4401) {  // signed out (here or in another tab): the login page, then back here
+      location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname + location.search);
+    } else if (code === 4403) {
+      liveStatus("offline", "No live updates for this account");
+    } else {
+      liveStatus("offline", "Reconnecting…");
+      // The extension retries abnormal closes itself; a server going away cleanly (a restart or
+      // a proxy) is retried here.
+      if (code === 1000 || code === 1001) setTimeout(function () { e.detail.socketWrapper.reconnect(); }, 1000);
+    }
+  });
 
   // --- new-lead alerts: a toast (already in the page), a chime and a desktop notification ----------
   var audio = null;
@@ -174,6 +215,9 @@
 
   function announce(toast) {
     if (toast.dataset.announced) return;
+    // A tab that hears of the lead through two of its groups (its pool and its own) says it once.
+    var twin = Array.from(document.querySelectorAll("[data-toast][data-announced]")).find(function (t) { return t.dataset.href === toast.dataset.href; });
+    if (twin) { toast.remove(); return; }
     toast.dataset.announced = "1";
     chime();
     if ("Notification" in window && Notification.permission === "granted" && document.hidden) {

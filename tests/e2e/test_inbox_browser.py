@@ -150,7 +150,7 @@ def test_claim_transfer_outcome_and_note_from_the_thread(page, live, twilio_http
     expect(page.locator("#timeline")).to_contain_text("Asked about price; sent the listing sheet.")
 
     page.locator("[data-outcome]").select_option("appointment")
-    page.get_by_label("Appointment (office time)").fill("2026-12-05T11:00")
+    page.locator("input[name=appointment_at]").fill("2026-12-05T11:00")
     page.get_by_role("button", name="Save outcome").click()
     expect(page.locator("#timeline")).to_contain_text("Appointment booked: Sat Dec 5, 11:00 AM EST")
 
@@ -175,3 +175,22 @@ def test_a_refused_action_says_why(page, live, twilio_http, django_user_model):
     page.get_by_role("button", name="Save details").click()
     expect(page.locator("#feedback")).to_contain_text("is not an email address")
     expect(page.locator("#feedback")).to_have_class("feedback is-error")
+
+
+def test_a_text_moves_its_conversation_to_the_top_and_closing_takes_it_out(page, live, twilio_http, django_user_model):
+    for caller in ["+15555556001", "+15555556002", "+15555556003"]:
+        twilio_http.sms(f"Hello from {caller}", caller=caller)
+    sign_in(page, live.url, django_user_model, "tess@example.com")
+    rows = page.locator("#conversation-list > li .conv-name")
+    expect(rows).to_have_text(["+15555556003", "+15555556002", "+15555556001"])
+
+    twilio_http.sms("Me again", caller="+15555556001")
+    expect(rows).to_have_text(["+15555556001", "+15555556003", "+15555556002"])
+
+    from inbox.services import lead_outcome_set
+    from routing.models import Agent
+
+    lead_outcome_set(actor=Agent.objects.get(user__email="tess@example.com"), lead=Lead.objects.get(phone="+15555556003"), outcome="closed")
+    expect(rows).to_have_text(["+15555556001", "+15555556002"])
+    page.locator(".view-tab", has_text="Closed").click()
+    expect(rows).to_have_text(["+15555556003"])
