@@ -44,9 +44,9 @@ class InboxState:
             lead_id=lead_id, composer=(params.get("composer") or "")[:40],
         )
 
-    def list_params(self, **changes) -> str:
+    def list_params(self) -> str:
         """The list's query string, for links that keep the tab's filter and search."""
-        params = {"view": self.view, "q": self.query, "page": self.page, **changes}
+        params = {"view": self.view, "q": self.query, "page": self.page}
         return urlencode({k: v for k, v in params.items() if v and (k, v) not in (("view", "open"), ("page", 1))})
 
     @property

@@ -58,13 +58,18 @@ def catch_up(session: LiveSession) -> str:
     html = fragments.list_fragment(agent=agent, state=state)
     lead = selectors.lead_for_agent(agent=agent, lead_id=state.lead_id) if state.lead_id else None
     if lead is not None:
-        parts = ["thread_header", "timeline"]
-        gate = selectors.reply_gate(lead=lead)
-        if fragments.gate_key(gate) != state.composer:  # it changed while the tab was away
-            state.composer = fragments.gate_key(gate)
-            parts.append("composer")
-        html += fragments.thread_fragments(agent=agent, lead=lead, state=state, parts=parts, gate=gate)
+        html += _thread_update(agent, lead, state)
     return html
+
+
+def _thread_update(agent: Agent, lead, state: InboxState) -> str:
+    """The open thread's header and timeline; its composer only if the gate's answer changed
+    since the tab last showed it (re-rendering the composer would wipe a draft)."""
+    parts = ["thread_header", "timeline"]
+    gate = selectors.reply_gate(lead=lead)
+    if fragments.gate_key(gate) != state.composer:
+        parts.append("composer")
+    return fragments.thread_fragments(agent=agent, lead=lead, state=state, parts=parts, gate=gate)
 
 
 def frame_for_events(session: LiveSession, events_by_lead: dict[int, list[dict]]) -> str:
@@ -94,12 +99,7 @@ def _lead_fragments(session: LiveSession, agent: Agent, lead_id: int, events: li
     if thread_open and lead is None:  # just handed to someone else: nothing of it is rendered
         html.append(fragments.thread_gone_fragment())
     elif thread_open:
-        parts = ["thread_header", "timeline"]
-        gate = selectors.reply_gate(lead=lead)
-        if fragments.gate_key(gate) != state.composer:  # re-rendering the composer would wipe a draft: only when it must
-            state.composer = fragments.gate_key(gate)
-            parts.append("composer")
-        html.append(fragments.thread_fragments(agent=agent, lead=lead, state=state, parts=parts, gate=gate))
+        html.append(_thread_update(agent, lead, state))
     if assigned_to_me and lead is not None:
         html.append(fragments.toast_fragment(agent=agent, lead=lead, title="New lead assigned to you"))
     return "".join(html)
