@@ -83,10 +83,7 @@ def _refusal(*, agent: Agent, lead: Lead, now: dt.datetime) -> CallBackRefused |
 
 
 def call_back_start(*, agent: Agent, lead: Lead) -> Call:
-    """Record the agent's call-back and hand it to a worker, which asks Twilio to place it.
-
-    A human reaching out stops the lead's wait for a reply, so escalation leaves it alone.
-    """
+    """Record the agent's call-back and hand it to a worker, which asks Twilio to place it."""
     now = timezone.now()
     with transaction.atomic():
         lead = Lead.objects.select_for_update(of=("self",)).select_related("line", "office").get(pk=lead.pk)
@@ -97,8 +94,8 @@ def call_back_start(*, agent: Agent, lead: Lead) -> Call:
             direction=Call.Direction.OUTBOUND, placed_by=agent, line=lead.line, lead=lead,
             from_number=lead.line.number, call_status=QUEUED,
         )
-        lead.awaiting_reply_since, lead.last_activity_at = None, now
-        lead.save(update_fields=["awaiting_reply_since", "last_activity_at"])
+        lead.last_activity_at = now
+        lead.save(update_fields=["last_activity_at"])
         lead_event_publish(lead, {"type": "call.placed", "call_id": call.pk, "agent_id": agent.pk})
         transaction.on_commit(lambda: _enqueue_place(call.pk))
     return call
@@ -144,6 +141,9 @@ def call_back_place(*, call_id: int) -> Call | None:
         call = _locked(call.pk).get()
         call.call_sid = call_sid
         call.save(update_fields=["call_sid"])
+        # The agent's phone is ringing: a human is reaching out, so the lead's wait for a reply
+        # (and escalation) stops. A call-back that never left does not count.
+        Lead.objects.filter(pk=call.lead_id).update(awaiting_reply_since=None)
         _publish_status(call)
     return call
 

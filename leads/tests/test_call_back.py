@@ -153,6 +153,8 @@ def test_a_provider_failure_marks_the_call_failed_with_a_readable_reason(lead, v
     call.refresh_from_db()
     assert call.call_status == "failed" and call.call_sid is None and call.ended_at is not None
     assert call.error_message == "The agent's phone number cannot be reached" and voice_calls == []
+    lead.refresh_from_db()
+    assert lead.awaiting_reply_since is not None  # nobody reached out: the lead still waits
 
 
 def test_a_temporary_failure_tells_the_agent_to_try_again(lead, voice_calls, django_capture_on_commit_callbacks):
