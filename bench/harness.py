@@ -41,6 +41,10 @@ SECRET_KEY = "bench-" + uuid.uuid4().hex + uuid.uuid4().hex
 
 # The demo brokerage's lines (demo/brokerage.json): callers are spread over all three.
 LINES = ["+15555550100", "+15555550110", "+15555550200"]
+# Its agents' own phones: each new lead's agent gets an SMS alert there, besides the caller's text.
+DEMO_AGENT_PHONES = {
+    agent["phone"] for office in json.loads((REPO / "demo" / "brokerage.json").read_text())["offices"] for agent in office["agents"]
+}
 
 OPEN_AROUND_THE_CLOCK = (
     "import datetime as dt; from routing.models import Office; "

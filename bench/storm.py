@@ -30,7 +30,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
-    LINES, Stack, Webhooks, caller_number, machine_info, new_call_sid, run_benchmark, summary, write_result,
+    DEMO_AGENT_PHONES, LINES, Stack, Webhooks, caller_number, machine_info, new_call_sid, run_benchmark, summary, write_result,
 )
 
 GOAL_RATIO = 0.5
@@ -200,13 +200,15 @@ def main() -> int:
         cpu_storm = stack.cpu_delta(cpu_before, stack.cpu_snapshot())
         stack.check_alive()
 
-        stack.log(f"draining: waiting up to {args.drain_timeout:.0f} s for {args.numbers} texts and their callbacks ...")
+        # Per number: its text-back, and the SMS alert to the agent its new lead went to.
+        want_messages = 2 * args.numbers
+        want_callbacks = 2 * want_messages if args.callbacks == "auto" else 0
+        stack.log(f"draining: waiting up to {args.drain_timeout:.0f} s for {want_messages} texts and their callbacks ...")
         drain_started = time.monotonic()
         deadline = drain_started + args.drain_timeout
         stats = stack.fake("GET", "/_fake/stats")
-        want_callbacks = 2 * args.numbers if args.callbacks == "auto" else 0
         while time.monotonic() < deadline and (
-            stats["messages"] < args.numbers or stats["callbacks_pending"] or stats["callbacks"] < want_callbacks
+            stats["messages"] < want_messages or stats["callbacks_pending"] or stats["callbacks"] < want_callbacks
         ):
             stack.check_alive()
             time.sleep(0.25)
@@ -219,7 +221,8 @@ def main() -> int:
         callbacks = stack.fake("GET", "/_fake/callbacks")["callbacks"]
         db = stack.db_query(_db_check_script(args.numbers))
 
-    by_to = collections.Counter(m["to"] for m in sent["messages"])
+    by_to = collections.Counter(m["to"] for m in sent["messages"] if m["to"] not in DEMO_AGENT_PHONES)
+    alerts = sum(1 for m in sent["messages"] if m["to"] in DEMO_AGENT_PHONES)
     numbers = {caller_number(i) for i in range(args.numbers)}
     fake_missing = sorted(numbers - set(by_to))
     fake_dupes = sorted(n for n, count in by_to.items() if count > 1)
@@ -257,6 +260,7 @@ def main() -> int:
         "every_number_has_a_lead": db["leads"] == args.numbers,
         "exactly_one_textback_per_number_in_db": db["without_textback"] == 0 and db["several_textbacks"] == 0,
         "exactly_one_messages_create_per_number": not fake_missing and not fake_dupes and not fake_strangers,
+        "one_agent_alert_per_lead": alerts == args.numbers,
         "drained_in_time": stats["messages"] >= args.numbers and not stats["callbacks_pending"],
         "every_status_callback_answered": len(callbacks) == (2 * len(sent["messages"]) if args.callbacks == "auto" else 0),
     }
@@ -286,7 +290,8 @@ def main() -> int:
         "texts_within_1s": round(sum(1 for v in text_ms if v < 1000) / len(text_ms), 3) if text_ms else None,
         "text_timeline_s_ms": text_timeline,
         "fake": {
-            "messages": len(sent["messages"]), "rejected": len(sent["rejected"]), "missing_numbers": fake_missing[:10],
+            "messages": len(sent["messages"]), "agent_alerts": alerts, "rejected": len(sent["rejected"]),
+            "missing_numbers": fake_missing[:10],
             "duplicate_numbers": fake_dupes[:10], "unexpected_numbers": fake_strangers[:10],
             "status_callbacks": len(callbacks), "status_callback_codes": {str(k): v for k, v in sorted(callback_codes.items())},
         },
