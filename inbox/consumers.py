@@ -43,7 +43,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         state = InboxState.from_params(dict(parse_qsl(self.scope["query_string"].decode())))
-        session = await database_sync_to_async(live.session_open)(user_id=user.pk, state=state)
+        session = await database_sync_to_async(live.session_open)(user=user, state=state)
         if session is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return

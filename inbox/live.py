@@ -37,8 +37,8 @@ def _agent(agent_id: int) -> Agent | None:
     return Agent.objects.select_related("office__brokerage", "user").filter(pk=agent_id, user__is_active=True).first()
 
 
-def session_open(*, user_id: int, state: InboxState) -> LiveSession | None:
-    agent = Agent.objects.select_related("office__brokerage").filter(user_id=user_id, user__is_active=True).first()
+def session_open(*, user, state: InboxState) -> LiveSession | None:
+    agent = selectors.agent_for_user(user)
     if agent is None:
         return None
     groups = agent_live_groups(agent)
@@ -47,7 +47,7 @@ def session_open(*, user_id: int, state: InboxState) -> LiveSession | None:
             state.lead_id = None  # a thread they cannot see: no live updates for it either
         else:
             groups.append(f"lead.{state.lead_id}")
-    return LiveSession(agent_id=agent.pk, state=state, groups=groups)
+    return LiveSession(agent_id=agent.pk, state=state, groups=groups, agent=agent, agent_loaded_at=time.monotonic())
 
 
 def catch_up(session: LiveSession) -> str:

@@ -66,14 +66,9 @@ def _page(request, state: InboxState, lead=None):
 @require_GET
 def home(request):
     """Agents land in their inbox; an account that is not an agent sees what the product does."""
-    if selectors.agent_for_user(request.user) is None:
+    request.agent = selectors.agent_for_user(request.user)
+    if request.agent is None:
         return render(request, "home.html")
-    return inbox(request)
-
-
-@agent_required
-@require_GET
-def inbox(request):
     return _page(request, _state(request))
 
 

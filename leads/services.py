@@ -110,6 +110,16 @@ def _lead_ensure_assigned(lead: Lead, now: dt.datetime, *, is_new: bool) -> list
     return ["assigned_agent", "assigned_at"]
 
 
+def _lead_waiting(lead: Lead, now: dt.datetime, *, is_new: bool) -> list[str]:
+    """The lead now waits for a human (a missed call, a text): an available agent has it and its
+    clock runs. Returns the fields it changed, for the caller's single save."""
+    changed = _lead_ensure_assigned(lead, now, is_new=is_new)
+    if lead.awaiting_reply_since is None:
+        lead.awaiting_reply_since = now
+        changed.append("awaiting_reply_since")
+    return changed
+
+
 def lead_assign(
     *, lead: Lead, agent: Agent | None, actor: Agent | None = None, kind: str = LeadEvent.Kind.ASSIGNED, reason: str = ""
 ) -> Lead:
@@ -214,10 +224,7 @@ def missed_call_record(
             phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL,
             source=ConsentEvent.Source.CALL, source_ref=call_sid,
         )
-        changed = _lead_ensure_assigned(lead, now, is_new=is_new)
-        if lead.awaiting_reply_since is None:
-            lead.awaiting_reply_since = now
-            changed.append("awaiting_reply_since")
+        changed = _lead_waiting(lead, now, is_new=is_new)
         # A closed lead calling again is a lead again (and gets its text-back).
         _lead_touch(lead, now, Lead.Status.NEW if lead.status == Lead.Status.CLOSED else None, changed=changed)
         _textback_queue(lead=lead, line=line, call=call, now=now)
@@ -603,10 +610,7 @@ def inbound_sms_record(
                 phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_TEXT,
                 source=ConsentEvent.Source.TEXT, source_ref=message_sid, raw_text=body,
             )
-            changed = _lead_ensure_assigned(lead, now, is_new=is_new)
-            if lead.awaiting_reply_since is None:
-                lead.awaiting_reply_since = now
-                changed.append("awaiting_reply_since")
+            changed = _lead_waiting(lead, now, is_new=is_new)
             _lead_touch(lead, now, Lead.Status.ENGAGED, changed=changed)
             if "assigned_agent" in changed:
                 _agent_alert_queue(lead=lead, line=line, agent=lead.assigned_agent, now=now)

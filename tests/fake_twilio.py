@@ -271,30 +271,29 @@ class FakeTwilio:
 
     # --- reading ----------------------------------------------------------------------------
 
+    def _copy(self, records: list[dict]) -> list[dict]:
+        with self._lock:
+            return [dict(r) for r in records]
+
     @property
     def messages(self) -> list[dict]:
-        with self._lock:
-            return [dict(m) for m in self._messages]
+        return self._copy(self._messages)
 
     @property
     def rejected(self) -> list[dict]:
-        with self._lock:
-            return [dict(r) for r in self._rejected]
+        return self._copy(self._rejected)
 
     @property
     def calls(self) -> list[dict]:
-        with self._lock:
-            return [dict(c) for c in self._calls]
+        return self._copy(self._calls)
 
     @property
     def rejected_calls(self) -> list[dict]:
-        with self._lock:
-            return [dict(r) for r in self._rejected_calls]
+        return self._copy(self._rejected_calls)
 
     @property
     def callbacks(self) -> list[dict]:
-        with self._lock:
-            return [dict(c) for c in self._callbacks]
+        return self._copy(self._callbacks)
 
     def stats(self) -> dict:
         with self._lock:
