@@ -88,18 +88,21 @@ def _lead_fragments(session: LiveSession, agent: Agent, lead_id: int, events: li
     thread_open = state.lead_id == lead_id
     if thread_open and any(e["type"] == "message.created" and e.get("direction") == "in" for e in events):
         services.lead_mark_read(agent=agent, lead_id=lead_id)  # the agent is looking at it
-    assigned_to_me = any(
+    # Routing and escalation name whom they alert; an assignment by someone else alerts its agent.
+    alert_title = next((e["alert"]["title"] for e in events if agent.pk in e.get("alert", {}).get("agent_ids", ())), None)
+    if alert_title is None and any(
         e["type"] == "lead.assigned" and e.get("agent_id") == agent.pk and e.get("actor_id") != agent.pk for e in events
-    )
+    ):
+        alert_title = "New lead assigned to you"
     # The row as the tab's view shows it; visibility is asked separately only when the row is not
     # in the view and the thread or an alert needs the lead.
     row = selectors.inbox_row(agent=agent, lead_id=lead_id, view=state.view, query=state.query)
-    lead = row or (selectors.lead_for_agent(agent=agent, lead_id=lead_id) if thread_open or assigned_to_me else None)
+    lead = row or (selectors.lead_for_agent(agent=agent, lead_id=lead_id) if thread_open or alert_title else None)
     html = [fragments.row_fragment(agent=agent, state=state, lead_id=lead_id, row=row)]
     if thread_open and lead is None:  # just handed to someone else: nothing of it is rendered
         html.append(fragments.thread_gone_fragment())
     elif thread_open:
         html.append(_thread_update(agent, lead, state))
-    if assigned_to_me and lead is not None:
-        html.append(fragments.toast_fragment(agent=agent, lead=lead, title="New lead assigned to you"))
+    if alert_title and lead is not None:
+        html.append(fragments.toast_fragment(agent=agent, lead=lead, title=alert_title))
     return "".join(html)

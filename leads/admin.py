@@ -26,6 +26,7 @@ from leads.textback import (
     template_problems,
     textback_render,
 )
+from routing.admin import RuleListFilter
 from routing.models import Brokerage, LeadType, Office, TrackingNumber
 
 
@@ -55,16 +56,32 @@ def _voicemail(call: Call) -> str:
 # --- leads ------------------------------------------------------------------------------------
 
 
+def _routing_why(event: LeadEvent) -> str:
+    """The routing decision's reasons: the rule and strategy, and each agent passed over and why."""
+    detail = event.detail or {}
+    skipped = detail.get("skipped") or []
+    if not skipped and not detail.get("offered_to"):
+        return "—"
+    html = format_html_join("", "<li>{}: {}</li>", ((s["agent"], s["reason"]) for s in skipped))
+    if detail.get("offered_to"):
+        html += format_html("<li>Offered to {}</li>", ", ".join(detail["offered_to"]))
+    return format_html('<ul class="routing-why">{}</ul>', html)
+
+
 class LeadEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = LeadEvent
-    verbose_name_plural = "assignments, outcomes and notes"
-    fields = ["created_at", "kind", "actor", "agent", "text"]
+    verbose_name_plural = "assignments, escalations, outcomes and notes"
+    fields = ["created_at", "kind", "actor", "agent", "rule", "text", "why"]
     readonly_fields = fields
     ordering = ["created_at", "id"]
     extra = 0
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor__office", "agent__office")
+        return super().get_queryset(request).select_related("actor__office", "agent__office", "rule__office")
+
+    @admin.display(description="skipped and why")
+    def why(self, obj):
+        return _routing_why(obj)
 
 
 class CallInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -110,13 +127,18 @@ class LeadAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["phone", "name", "email", "status", "outcome", "appointment_at"]}),
         ("Where it came from", {"fields": ["office", "line", "lead_type", "source"]}),
-        ("Who works it", {"fields": ["assigned_agent", "assigned_at", "awaiting_reply_since", "escalated_at"]}),
+        ("What they told us", {"fields": ["zip_code", "city", "price", "language"]}),
+        ("Who works it", {"fields": [
+            "assigned_agent", "assigned_at", "routing_rule", "awaiting_reply_since", "claim_deadline",
+            "escalated_at", "escalation_step", "escalation_due_at",
+        ]}),
         ("Record", {"fields": ["created_at", "last_activity_at", "consent"]}),
     ]
     # The phone number ties the lead to its calls, texts and consent record; the line is where
     # it first called. Changing either would rewrite history.
     readonly_fields = [
-        "phone", "line", "assigned_at", "awaiting_reply_since", "escalated_at", "created_at", "last_activity_at", "consent",
+        "phone", "line", "assigned_at", "routing_rule", "awaiting_reply_since", "claim_deadline", "escalated_at",
+        "escalation_step", "escalation_due_at", "created_at", "last_activity_at", "consent",
     ]
     inlines = [LeadEventInline, CallInline, MessageInline]
 
@@ -202,10 +224,16 @@ class CallAdmin(admin.ModelAdmin):
 class LeadEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Who did what with which lead: assignments, claims, transfers, outcomes and notes."""
 
-    list_display = ["created_at", "lead", "kind", "actor", "agent", "text"]
-    list_filter = ["kind", "lead__office"]
+    list_display = ["created_at", "lead", "kind", "actor", "agent", "rule", "text"]
+    list_filter = ["kind", "lead__office", ("rule", RuleListFilter)]
     search_fields = ["lead__phone", "lead__name", "text", "actor__name", "agent__name"]
-    list_select_related = ["lead", "actor__office", "agent__office"]
+    list_select_related = ["lead", "actor__office", "agent__office", "rule__office"]
+    fields = ["created_at", "lead", "kind", "actor", "agent", "previous_agent", "rule", "text", "why"]
+    readonly_fields = fields
+
+    @admin.display(description="skipped and why")
+    def why(self, obj):
+        return _routing_why(obj)
     date_hierarchy = "created_at"
     list_per_page = 50
 

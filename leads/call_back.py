@@ -143,7 +143,9 @@ def call_back_place(*, call_id: int) -> Call | None:
         call.save(update_fields=["call_sid"])
         # The agent's phone is ringing: a human is reaching out, so the lead's wait for a reply
         # (and escalation) stops. A call-back that never left does not count.
-        Lead.objects.filter(pk=call.lead_id).update(awaiting_reply_since=None)
+        lead = Lead.objects.select_for_update(of=("self",)).select_related("office").get(pk=call.lead_id)
+        lead.awaiting_reply_since = None
+        lead.save(update_fields=["awaiting_reply_since"])
         _publish_status(call)
     return call
 

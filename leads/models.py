@@ -1,9 +1,11 @@
 """Leads and everything that happened with them: calls and texts both ways."""
 
+import datetime as dt
+
 from django.db import models
 from django.db.models import Q
 
-from routing.models import E164_VALIDATOR, Agent, LeadType, Office, TrackingNumber
+from routing.models import E164_VALIDATOR, Agent, LeadType, Office, RoutingRule, TrackingNumber
 
 
 def _choices_check(field: str, choices: type[models.TextChoices], name: str) -> models.CheckConstraint:
@@ -101,6 +103,25 @@ class Lead(models.Model):
         help_text="Since when the lead has waited for a human: a missed call or a text no agent has answered yet.",
     )
     escalated_at = models.DateTimeField(null=True, blank=True, help_text="When the lead last escalated for want of a reply.")
+    # What routing knows of the lead beyond its line (the line's listing fills the gaps).
+    zip_code = models.CharField("ZIP code", max_length=10, blank=True)
+    city = models.CharField(max_length=80, blank=True)
+    price = models.PositiveIntegerField(null=True, blank=True, help_text="Budget or asking price in dollars.")
+    language = models.CharField(max_length=8, blank=True, help_text="ISO code, e.g. es.")
+    routing_rule = models.ForeignKey(
+        RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads",
+        help_text="The rule that routed the lead last; its pool is where escalation looks for the next agent.",
+    )
+    claim_deadline = models.DateTimeField(
+        null=True, blank=True, help_text="Offered to a pool, first to claim: when the rule's fallback gets it instead."
+    )
+    escalation_step = models.PositiveSmallIntegerField(
+        default=0, help_text="How many rungs of the escalation ladder this wait has climbed."
+    )
+    escalation_due_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When the lead escalates (or its claim offer runs out) if nobody answers it first; kept by save().",
+    )
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
     appointment_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -113,6 +134,9 @@ class Lead(models.Model):
             models.Index(fields=["assigned_agent", "-last_activity_at"]),
             models.Index(fields=["awaiting_reply_since"], name="lead_awaiting_reply_idx",
                          condition=Q(awaiting_reply_since__isnull=False)),
+            # The escalation sweep reads only what is due: an index range over waiting leads.
+            models.Index(fields=["escalation_due_at"], name="lead_escalation_due_idx",
+                         condition=Q(escalation_due_at__isnull=False)),
         ]
         constraints = [
             _choices_check("status", LeadStatus, "lead_status_valid"),
@@ -125,6 +149,35 @@ class Lead(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.phone
+
+    # Fields that move the escalation clock: saving any of them recomputes `escalation_due_at`.
+    CLOCK_FIELDS = {"assigned_agent", "assigned_at", "awaiting_reply_since", "escalated_at", "status", "claim_deadline"}
+
+    def save(self, *args, update_fields=None, **kwargs):
+        """Keep the escalation clock in step with the lead, whichever service changed it: every
+        path that assigns, answers, closes or re-opens a lead saves one of CLOCK_FIELDS."""
+        if update_fields is None or self.CLOCK_FIELDS.intersection(update_fields):
+            self.escalation_clock_set()
+            if update_fields is not None:
+                update_fields = {*update_fields, "escalation_due_at", "escalation_step"}
+        super().save(*args, update_fields=update_fields, **kwargs)
+
+    def escalation_clock_set(self) -> None:
+        """The window runs from the latest of: the lead starting to wait, its assignment, its last
+        escalation. A lead offered first-to-claim is due at its claim deadline instead (one sweep
+        serves both); a lead nobody waits on has no clock, and its next wait starts the ladder afresh."""
+        if self.awaiting_reply_since is None or self.status == LeadStatus.CLOSED:
+            self.escalation_due_at, self.escalation_step = None, 0
+            return
+        if self.claim_deadline is not None:
+            self.escalation_due_at = self.claim_deadline
+            return
+        office = self.office
+        start = max(t for t in (self.awaiting_reply_since, self.assigned_at, self.escalated_at) if t is not None)
+        if office.escalation_business_hours_only:
+            self.escalation_due_at = office.business_time_add(start, office.escalation_minutes)
+        else:
+            self.escalation_due_at = start + dt.timedelta(minutes=office.escalation_minutes)
 
 
 class CallDirection(models.TextChoices):
@@ -345,6 +398,7 @@ class LeadEventKind(models.TextChoices):
     TRANSFERRED = "transferred", "Transferred"
     RETURNED_TO_POOL = "returned_to_pool", "Returned to the office pool"
     ESCALATED = "escalated", "Escalated"
+    OFFERED = "offered", "Offered to the pool"
     OUTCOME = "outcome", "Outcome"
     NOTE = "note", "Internal note"
     EDITED = "edited", "Details edited"
@@ -365,12 +419,24 @@ class LeadEvent(models.Model):
         Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="lead_events",
         help_text="Who the lead went to, for assignments.",
     )
+    previous_agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Who had the lead before, for assignments, transfers and escalations.",
+    )
+    rule = models.ForeignKey(
+        RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="lead_events",
+        help_text="The routing rule that decided, for routed assignments and offers.",
+    )
     text = models.TextField(blank=True, help_text="The note, the reason, or what changed.")
+    detail = models.JSONField(
+        default=dict, blank=True,
+        help_text="Why, for routing decisions: strategy, target, and every agent skipped with the reason.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["lead", "created_at"])]
+        indexes = [models.Index(fields=["lead", "created_at"]), models.Index(fields=["kind", "created_at"])]
         constraints = [_choices_check("kind", LeadEventKind, "lead_event_kind_valid")]
 
     def __str__(self) -> str:

@@ -4,10 +4,11 @@ import dataclasses
 import datetime as dt
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from leads.models import Call, Lead, Message, TwilioWebhook
 from routing.models import Agent, TrackingNumber
-from routing.selectors import agent_available, agents_on_duty
+from routing.selectors import LeadFacts, ring_candidates
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,15 +19,35 @@ class RingPlan:
     missed_reason: str = ""
 
 
+def lead_facts(lead: Lead, line: TrackingNumber) -> LeadFacts:
+    """What routing may know of the lead: what they told us, else the listing of the line they reached."""
+    return LeadFacts(
+        office=line.office, line=line, phone=lead.phone, source=line.source, lead_type=lead.lead_type,
+        zip_code=lead.zip_code or line.zip_code, city=lead.city or line.city, price=lead.price or line.price,
+        language=lead.language,
+    )
+
+
 def call_ring_plan(*, line: TrackingNumber, from_number: str | None, now: dt.datetime | None = None) -> RingPlan:
-    """After hours nobody rings; a known caller rings their own agent; anyone else the office."""
+    """After hours nobody rings; a known caller rings their own agent; anyone else whoever the
+    office's routing rules could give the lead to now."""
+    now = now or timezone.now()
     if not line.office.is_open(now):
         return RingPlan(agents=[], missed_reason=Call.MissedReason.AFTER_HOURS)
-    lead = Lead.objects.select_related("assigned_agent__user").filter(phone=from_number).first() if from_number else None
-    if lead is not None and agent_available(lead.assigned_agent):
-        return RingPlan(agents=[lead.assigned_agent])
-    agents = agents_on_duty(office=line.office)
+    lead = Lead.objects.select_related("assigned_agent__user", "assigned_agent__office").filter(phone=from_number).first() if from_number else None
+    facts = lead_facts(lead, line) if lead else LeadFacts(
+        office=line.office, line=line, phone=from_number or "", source=line.source, lead_type=line.lead_type,
+        zip_code=line.zip_code, city=line.city, price=line.price,
+    )
+    agents = ring_candidates(facts, current_agent=lead.assigned_agent if lead else None, at=now)
     return RingPlan(agents=agents, missed_reason="" if agents else Call.MissedReason.NOBODY_ON_DUTY)
+
+
+def leads_due_ids(*, now: dt.datetime, limit: int = 5000) -> list[int]:
+    """Leads whose escalation window or claim offer has run out, oldest first: one index range."""
+    return list(
+        Lead.objects.filter(escalation_due_at__lte=now).order_by("escalation_due_at").values_list("pk", flat=True)[:limit]
+    )
 
 
 def simulator_lines() -> list[TrackingNumber]:

@@ -22,12 +22,14 @@ from compliance.models import ConsentEvent, NumberProfile
 from compliance.selectors import consent_is_opted_out
 from compliance.services import consent_note_implied, consent_record, number_line_type_set
 from leads.models import Call, Lead, LeadEvent, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
-from leads.selectors import lead_live_groups
+from leads.selectors import lead_facts, lead_live_groups
 from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
 from leads.textback import DEFAULT_TEMPLATES, segment_count, textback_render
 from routing.models import Agent, TrackingNumber
-from routing.selectors import agent_available, agent_phone_is_known
-from routing.services import agent_next_in_turn
+from routing.selectors import agent_phone_is_known
+from routing.services import (
+    STICKY, RoutingDecision, claim_timeout_route, escalation_step_next, lead_route, office_catch_all,
+)
 from textback_site.events import publish_on_commit
 
 logger = logging.getLogger(__name__)
@@ -72,7 +74,7 @@ def _publish_message(message: Message, event_type: str) -> None:
 
 def _lead_locked(*, phone: str, line: TrackingNumber) -> tuple[Lead, bool]:
     """Find or create the lead for a phone number, its row locked for this transaction."""
-    locked = Lead.objects.select_for_update(of=("self",)).select_related("assigned_agent__user", "office")
+    locked = Lead.objects.select_for_update(of=("self",)).select_related("assigned_agent__user", "office__brokerage")
     lead = locked.filter(phone=phone).first()
     if lead is not None:
         return lead, False
@@ -88,36 +90,47 @@ def _lead_locked(*, phone: str, line: TrackingNumber) -> tuple[Lead, bool]:
     return lead, True
 
 
-def _lead_ensure_assigned(lead: Lead, now: dt.datetime, *, is_new: bool) -> list[str]:
-    """Repeat callers stay with their agent while that agent is on duty; otherwise next in turn.
+def _routing_record(lead: Lead, decision: RoutingDecision, now: dt.datetime, *, previous_groups: list[str]) -> tuple[list[str], list[Agent]]:
+    """Put a routing decision on the lead and its timeline, with its why, and tell everyone.
 
-    Returns the fields it changed, for the caller's single save. The caller alerts the new
-    agent (`_agent_alert_queue`) after queueing what the caller is owed, so the caller's text
-    leaves first.
+    Returns the fields changed (for the caller's single save) and the agents to alert by SMS, which
+    the caller queues after what the caller is owed, so the caller's text leaves first.
     """
-    if agent_available(lead.assigned_agent):
-        return []
-    agent = agent_next_in_turn(office=lead.office)
-    if agent is None or agent.pk == lead.assigned_agent_id:
-        return []
-    # Whoever saw it before (its old agent, or the office's pool) sees it leave; a lead created
-    # in this transaction was never seen unassigned, and is announced to its agent only.
-    previous, previous_groups = lead.assigned_agent, [] if is_new else lead_live_groups(lead)
-    lead.assigned_agent, lead.assigned_at = agent, now
-    reason = f"{previous.name} is off duty; next in turn." if previous else "Next in turn."
-    LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.ASSIGNED, agent=agent, text=reason)
-    lead_event_publish(lead, {"type": "lead.assigned", "agent_id": agent.pk}, also=previous_groups)
-    return ["assigned_agent", "assigned_at"]
+    previous = lead.assigned_agent
+    lead.assigned_agent, lead.assigned_at = decision.agent, now if decision.agent else None
+    lead.routing_rule, lead.claim_deadline = decision.rule, decision.claim_deadline
+    kind = LeadEvent.Kind.OFFERED if decision.offered_to else LeadEvent.Kind.ASSIGNED
+    LeadEvent.objects.create(
+        lead=lead, kind=kind, agent=decision.agent, previous_agent=previous, rule=decision.rule,
+        text=decision.summary, detail=decision.detail(),
+    )
+    event = {"type": "lead.assigned", "agent_id": decision.agent.pk if decision.agent else None}
+    if decision.offered_to:
+        event["alert"] = {"agent_ids": [a.pk for a in decision.offered_to], "title": "New lead: first to claim gets it"}
+    lead_event_publish(lead, event, also=previous_groups)
+    alerted = decision.offered_to or ([decision.agent] if decision.agent else [])
+    return ["assigned_agent", "assigned_at", "routing_rule", "claim_deadline"], alerted
 
 
-def _lead_waiting(lead: Lead, now: dt.datetime, *, is_new: bool) -> list[str]:
-    """The lead now waits for a human (a missed call, a text): an available agent has it and its
-    clock runs. Returns the fields it changed, for the caller's single save."""
-    changed = _lead_ensure_assigned(lead, now, is_new=is_new)
+def _lead_waiting(lead: Lead, line: TrackingNumber, now: dt.datetime, *, is_new: bool) -> tuple[list[str], list[Agent]]:
+    """The lead now waits for a human (a missed call, a text): route it unless its agent is there
+    for it (or it is on offer to a pool), and start its clock.
+
+    Returns the fields changed, for the caller's single save, and the agents to alert.
+    """
+    changed, alerted = [], []
+    # On offer to a pool, or already waiting in the pond: the claim deadline or escalation decides next.
+    waiting_unassigned = lead.claim_deadline is not None or (lead.assigned_agent_id is None and lead.awaiting_reply_since)
+    if not waiting_unassigned:
+        decision = lead_route(facts=lead_facts(lead, line), current_agent=lead.assigned_agent, at=now)
+        if decision.strategy != STICKY:
+            # Whoever saw it before (its old agent, or the office's pool) sees it leave; a lead created
+            # in this transaction was never seen unassigned, and is announced to its agent only.
+            changed, alerted = _routing_record(lead, decision, now, previous_groups=[] if is_new else lead_live_groups(lead))
     if lead.awaiting_reply_since is None:
         lead.awaiting_reply_since = now
         changed.append("awaiting_reply_since")
-    return changed
+    return changed, alerted
 
 
 def lead_assign(
@@ -132,12 +145,13 @@ def lead_assign(
         lead = Lead.objects.select_for_update(of=("self",)).select_related("office", "line").get(pk=lead.pk)
         if lead.assigned_agent_id == (agent.pk if agent else None):
             return lead
-        previous_groups = lead_live_groups(lead)
+        previous_groups, previous = lead_live_groups(lead), lead.assigned_agent
         lead.assigned_agent, lead.assigned_at = agent, now if agent else None
-        lead.save(update_fields=["assigned_agent", "assigned_at"])
+        lead.claim_deadline = None  # claimed, or handed over: the offer is over
+        lead.save(update_fields=["assigned_agent", "assigned_at", "claim_deadline"])
         if agent is None:
             kind = LeadEvent.Kind.RETURNED_TO_POOL
-        LeadEvent.objects.create(lead=lead, kind=kind, actor=actor, agent=agent, text=reason)
+        LeadEvent.objects.create(lead=lead, kind=kind, actor=actor, agent=agent, previous_agent=previous, text=reason)
         if agent is not None and agent != actor:
             _agent_alert_queue(lead=lead, line=lead.line, agent=agent, now=now)
         lead_event_publish(
@@ -148,16 +162,19 @@ def lead_assign(
 
 
 AGENT_ALERT = "Textback: new {lead_type} lead for you, {who} via {source}. Reply in your inbox: {url}"
+ESCALATION_ALERT = "Textback: {who} ({lead_type}, via {source}) has waited {minutes} min for a reply. {what} {url}"
 
 
-def _agent_alert_queue(*, lead: Lead, line: TrackingNumber, agent: Agent, now: dt.datetime) -> Message | None:
+def _agent_alert_queue(
+    *, lead: Lead, line: TrackingNumber, agent: Agent, now: dt.datetime, template: str = AGENT_ALERT, **fields
+) -> Message | None:
     """Text the agent's own phone about a lead just handed to them, through the same outbox
     (and gate) as every other text."""
     if not agent.sms_alerts:
         return None
-    body = AGENT_ALERT.format(
+    body = template.format(
         lead_type=lead.get_lead_type_display().lower(), who=lead.name or lead.phone, source=line.source,
-        url=f"{settings.PUBLIC_BASE_URL}/leads/{lead.pk}/",
+        url=f"{settings.PUBLIC_BASE_URL}/leads/{lead.pk}/", **fields,
     )
     return message_queue(lead=lead, line=line, kind=Message.Kind.AGENT_ALERT, body=body, now=now, to_number=agent.phone)
 
@@ -224,12 +241,12 @@ def missed_call_record(
             phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL,
             source=ConsentEvent.Source.CALL, source_ref=call_sid,
         )
-        changed = _lead_waiting(lead, now, is_new=is_new)
+        changed, alerted = _lead_waiting(lead, line, now, is_new=is_new)
         # A closed lead calling again is a lead again (and gets its text-back).
         _lead_touch(lead, now, Lead.Status.NEW if lead.status == Lead.Status.CLOSED else None, changed=changed)
         _textback_queue(lead=lead, line=line, call=call, now=now)
-        if "assigned_agent" in changed:
-            _agent_alert_queue(lead=lead, line=line, agent=lead.assigned_agent, now=now)
+        for agent in alerted:
+            _agent_alert_queue(lead=lead, line=line, agent=agent, now=now)
         lead_event_publish(lead, {"type": "call.missed", "call_id": call.pk})
     return call
 
@@ -610,10 +627,10 @@ def inbound_sms_record(
                 phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_TEXT,
                 source=ConsentEvent.Source.TEXT, source_ref=message_sid, raw_text=body,
             )
-            changed = _lead_waiting(lead, now, is_new=is_new)
+            changed, alerted = _lead_waiting(lead, line, now, is_new=is_new)
             _lead_touch(lead, now, Lead.Status.ENGAGED, changed=changed)
-            if "assigned_agent" in changed:
-                _agent_alert_queue(lead=lead, line=line, agent=lead.assigned_agent, now=now)
+            for agent in alerted:
+                _agent_alert_queue(lead=lead, line=line, agent=agent, now=now)
     return message
 
 
@@ -771,3 +788,78 @@ def outbox_due_ids(*, now: dt.datetime, stuck_after: dt.timedelta) -> list[int]:
             .filter(Q(attempts__gt=0) | Q(queued_at__lt=now - stuck_after))
             .values_list("pk", flat=True)[:1000]
         )
+
+
+# --- claim offers and the escalation ladder ------------------------------------------------------
+
+
+def lead_deadline_pass(*, lead_id: int, now: dt.datetime | None = None) -> LeadEvent | None:
+    """A lead's window ran out: an offer nobody claimed goes to its rule's fallback; a lead nobody
+    answered climbs the next rung of its office's ladder.
+
+    Safe with several workers at once: the lead is locked (others skip it rather than queue
+    behind), and it must still be due under the lock, so each step happens once. A reply, a call
+    or a claim that got in first has moved or cleared the deadline, and nothing happens.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        lead = (
+            Lead.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("office__brokerage", "line__listing_agent__user", "assigned_agent__user", "routing_rule")
+            .filter(pk=lead_id, escalation_due_at__lte=now).first()
+        )
+        if lead is None:
+            return None
+        if lead.claim_deadline is not None:
+            return _claim_offer_expire(lead, now)
+        return _lead_escalate(lead, now)
+
+
+def _claim_offer_expire(lead: Lead, now: dt.datetime) -> LeadEvent:
+    rule = lead.routing_rule or office_catch_all(office=lead.office)
+    decision = claim_timeout_route(rule=rule, facts=lead_facts(lead, lead.line), at=now)
+    changed, alerted = _routing_record(lead, decision, now, previous_groups=lead_live_groups(lead))
+    lead.escalated_at = now  # the window starts again for whoever has it now
+    lead.save(update_fields=[*changed, "escalated_at"])
+    for agent in alerted:
+        _agent_alert_queue(lead=lead, line=lead.line, agent=agent, now=now)
+    return lead.events.order_by("-id").first()
+
+
+def _lead_escalate(lead: Lead, now: dt.datetime) -> LeadEvent:
+    office = lead.office
+    step = escalation_step_next(
+        office=office, rule=lead.routing_rule, step=lead.escalation_step, current_agent=lead.assigned_agent, at=now
+    )
+    previous, previous_groups = lead.assigned_agent, lead_live_groups(lead)
+    minutes = int((now - lead.awaiting_reply_since).total_seconds() // 60)
+    lead.escalation_step, lead.escalated_at = step.step, now
+    fields = ["escalation_step", "escalated_at"]
+    if step.reassign:
+        lead.assigned_agent, lead.assigned_at = step.agent, now if step.agent else None
+        fields += ["assigned_agent", "assigned_at"]
+    lead.save(update_fields=fields)
+    who = step.agent.name if step.agent else "the office pond"
+    if step.reassign:
+        text = f"No reply for {minutes} min: escalated to the {step.rung}, {who}." if step.agent else f"No reply for {minutes} min: escalated to {who}."
+        what = "It is yours now." if step.agent else "It is in the office pond: first to claim it gets it."
+    else:
+        text = f"Still no reply after {minutes} min; {who} has it. Alerted " + ", ".join(a.name for a in step.alerted) + "."
+        what = f"{who} has it; please make sure someone answers."
+    event = LeadEvent.objects.create(
+        lead=lead, kind=LeadEvent.Kind.ESCALATED, agent=step.agent if step.reassign else None, previous_agent=previous,
+        rule=lead.routing_rule, text=text, detail=step.detail(),
+    )
+    for agent in step.alerted:
+        _agent_alert_queue(
+            lead=lead, line=lead.line, agent=agent, now=now, template=ESCALATION_ALERT, minutes=minutes, what=what
+        )
+    lead_event_publish(
+        lead,
+        {
+            "type": "lead.assigned" if step.reassign else "lead.updated", "agent_id": lead.assigned_agent_id,
+            "alert": {"agent_ids": [a.pk for a in step.alerted], "title": f"Escalated: waiting {minutes} min for a reply"},
+        },
+        also=previous_groups if step.reassign else [],
+    )
+    return event

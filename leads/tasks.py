@@ -10,12 +10,13 @@ from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
 from leads.call_back import call_back_place
-from leads.selectors import webhooks_stranded_ids
-from leads.services import message_send, outbox_due_ids, status_events_reconcile, twilio_webhook_process
+from leads.selectors import leads_due_ids, webhooks_stranded_ids
+from leads.services import lead_deadline_pass, message_send, outbox_due_ids, status_events_reconcile, twilio_webhook_process
 
 SEND_TASK = "leads.tasks.message_send_task"
 WEBHOOK_TASK = "leads.tasks.webhook_process_task"
 CALL_BACK_TASK = "leads.tasks.call_back_place_task"
+DEADLINE_TASK = "leads.tasks.lead_deadline_task"
 
 
 @functools.cache
@@ -34,6 +35,10 @@ def enqueue_webhook_process(webhook_id: int) -> None:
 
 def enqueue_call_back_place(call_id: int) -> None:
     async_task(CALL_BACK_TASK, call_id, task_name=f"call-back-{call_id}", group="call-backs", broker=_broker(os.getpid()))
+
+
+def enqueue_lead_deadline(lead_id: int) -> None:
+    async_task(DEADLINE_TASK, lead_id, task_name=f"deadline-{lead_id}", group="escalation", broker=_broker(os.getpid()))
 
 
 def message_send_task(message_id: int) -> None:
@@ -60,3 +65,20 @@ def outbox_sweep_task() -> int:
         enqueue_message_send(message_id)
     reconciled = status_events_reconcile(before=now - dt.timedelta(seconds=5))
     return len(webhook_ids) + len(message_ids) + reconciled
+
+
+def lead_deadline_task(lead_id: int) -> None:
+    lead_deadline_pass(lead_id=lead_id)
+
+
+def escalation_sweep_task() -> int:
+    """Every minute: each lead whose escalation window or claim offer ran out gets a task.
+
+    The sweep only reads an index and enqueues, so it stays fast however many leads are open, and
+    the steps spread over every worker; two sweeps (or a slow queue) enqueuing the same lead twice
+    is harmless, since a step re-checks under the lead's lock that it is still due.
+    """
+    lead_ids = leads_due_ids(now=timezone.now())
+    for lead_id in lead_ids:
+        enqueue_lead_deadline(lead_id)
+    return len(lead_ids)

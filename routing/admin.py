@@ -9,14 +9,18 @@ from django.db import models
 from django.db.models import Count
 from django.utils.translation import ngettext
 
-from routing.models import WEEKDAYS, Agent, Brokerage, Office, TrackingNumber
+from routing.models import WEEKDAYS, Agent, Brokerage, LeadType, Office, PoolMember, RoundRobinTurn, RoutingRule, TrackingNumber
 from routing.services import agent_user_access_sync
 
 TIMEZONE_CHOICES = [(name, name) for name in sorted(zoneinfo.available_timezones())]
 
 
-class LanguageCodesField(forms.CharField):
-    """Languages as "en, es" in a text box rather than a JSON list a broker has to type by hand."""
+class CommaListField(forms.CharField):
+    """A list as "en, es" in a text box rather than a JSON list a broker has to type by hand."""
+
+    def __init__(self, *, lower: bool = False, **kwargs):
+        self.lower = lower
+        super().__init__(required=False, **kwargs)
 
     def prepare_value(self, value):
         if isinstance(value, list):
@@ -24,12 +28,12 @@ class LanguageCodesField(forms.CharField):
         return value
 
     def to_python(self, value):
-        text = super().to_python(value)
-        return [code.strip().lower() for code in text.split(",") if code.strip()]
+        items = [item.strip() for item in super().to_python(value).split(",") if item.strip()]
+        return [item.lower() for item in items] if self.lower else items
 
 
 class AgentForm(forms.ModelForm):
-    languages = LanguageCodesField(required=False, help_text="ISO codes separated by commas, e.g. en, es.")
+    languages = CommaListField(lower=True, help_text="ISO codes separated by commas, e.g. en, es.")
 
     class Meta:
         model = Agent
@@ -103,6 +107,21 @@ class AgentInline(admin.TabularInline):
         return formfield
 
 
+class RoutingRuleInline(admin.TabularInline):
+    model = RoutingRule
+    fields = ["position", "name", "strategy", "active"]
+    readonly_fields = ["strategy"]
+    extra = 0
+    show_change_link = True
+    verbose_name_plural = "routing rules (tried in order; open one to edit its conditions and target)"
+
+    def has_add_permission(self, request, obj=None):
+        return False  # a rule needs its conditions and target: added on its own page
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class TrackingNumberInline(admin.TabularInline):
     model = TrackingNumber
     fields = ["number", "source", "lead_type", "listing", "ring_seconds", "active"]
@@ -122,9 +141,15 @@ class OfficeAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["brokerage", "name", "timezone"]}),
         ("Business hours", {"fields": ["business_days", ("opens_at", "closes_at")]}),
-        ("Follow-up rules", {"fields": ["escalation_minutes", "textback_window_hours"]}),
+        ("Text-back", {"fields": ["textback_window_hours"]}),
+        ("Escalation ladder", {
+            "fields": ["escalation_minutes", "escalation_agent_steps", "escalation_final", "escalation_business_hours_only"],
+            "description": "A lead nobody answers within the window goes to the next agent of its pool (as many as "
+            "set), then the team leader, then the last step; after that the team leader and brokers are alerted "
+            "again every window until someone answers.",
+        }),
     ]
-    inlines = [AgentInline, TrackingNumberInline]
+    inlines = [AgentInline, TrackingNumberInline, RoutingRuleInline]
 
     def get_queryset(self, request):
         # Two independent counts over joins multiply each other unless they are distinct.
@@ -154,14 +179,18 @@ class OfficeAdmin(admin.ModelAdmin):
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     form = AgentForm
-    list_display = ["name", "office", "role", "phone", "on_duty", "sms_alerts", "weight", "language_list"]
-    list_editable = ["on_duty", "sms_alerts"]
-    list_filter = ["office", "role", "on_duty", "sms_alerts"]
+    list_display = ["name", "office", "role", "phone", "on_duty", "paused", "sms_alerts", "weight", "max_waiting_leads", "language_list"]
+    list_editable = ["on_duty", "paused", "sms_alerts"]
+    list_filter = ["office", "role", "on_duty", "paused", "sms_alerts"]
     search_fields = ["name", "user__email", "phone"]
     list_select_related = ["office", "user"]
     list_per_page = 100
     autocomplete_fields = ["user"]
-    fields = ["user", "name", "office", "phone", "role", "weight", "languages", "on_duty", "sms_alerts"]
+    formfield_overrides = {models.TimeField: {"widget": AdminTimeWidget(format="%H:%M")}}
+    fieldsets = [
+        (None, {"fields": ["user", "name", "office", "phone", "role", "languages", "sms_alerts"]}),
+        ("Taking leads", {"fields": ["on_duty", "paused", "weight", "max_waiting_leads", ("works_from", "works_until")]}),
+    ]
     actions = ["mark_on_duty", "mark_off_duty"]
 
     @admin.display(description="languages")
@@ -197,6 +226,174 @@ class TrackingNumberAdmin(admin.ModelAdmin):
     list_per_page = 100
     fieldsets = [
         (None, {"fields": ["number", "office", "active"]}),
-        ("What callers reach", {"fields": ["source", "lead_type", "listing"]}),
+        ("What callers reach", {"fields": ["source", "lead_type", "listing", "listing_agent", ("zip_code", "city", "price")]}),
         ("Calling and texting", {"fields": ["ring_seconds", "messaging_service_sid"]}),
     ]
+
+
+# --- routing rules ------------------------------------------------------------------------------
+
+
+class RuleListFilter(admin.RelatedFieldListFilter):
+    """Filter by rule, named with its office, in one query."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(rule.pk, str(rule)) for rule in RoutingRule.objects.select_related("office").order_by("office__name", "position")]
+
+
+class RoutingRuleForm(forms.ModelForm):
+    sources = CommaListField(help_text="Lead sources, e.g. Zillow, Realtor.com. Blank: any source.")
+    lead_types = forms.MultipleChoiceField(
+        choices=LeadType.choices, required=False, widget=forms.CheckboxSelectMultiple(attrs={"class": "radiolist inline"}),
+        help_text="None ticked: any type.",
+    )
+    zip_codes = CommaListField(label="ZIP codes", help_text="e.g. 33101, 33109. Blank: anywhere.")
+    cities = CommaListField(help_text="e.g. Miami Beach, Coral Gables. Blank: anywhere.")
+    area_codes = CommaListField(help_text="The caller's area code, e.g. 305, 786. Blank: any.")
+    languages = CommaListField(lower=True, help_text="The lead's language, e.g. es. Blank: any.")
+
+    class Meta:
+        model = RoutingRule
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        office_id = self.instance.office_id or self.initial.get("office") or self.data.get("office")
+        if office_id:
+            # Pick from the rule's own office, so a rule cannot hand leads across offices by mistake.
+            for name in ("agent", "fallback_agent"):
+                if name in self.fields:
+                    self.fields[name].queryset = Agent.objects.filter(office_id=office_id)
+            for name, queryset in (("lines", TrackingNumber.objects), ("fallback_rule", RoutingRule.objects.exclude(pk=self.instance.pk))):
+                if name in self.fields:
+                    self.fields[name].queryset = queryset.filter(office_id=office_id)
+
+
+class PoolMemberInline(admin.TabularInline):
+    model = PoolMember
+    fields = ["agent", "weight"]
+    extra = 0
+    verbose_name_plural = "pool (no members: every agent and team leader of the office, at their own weight)"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        rule_id = request.resolver_match.kwargs.get("object_id")
+        if db_field.name == "agent" and rule_id:
+            kwargs["queryset"] = Agent.objects.filter(office__routing_rules__pk=rule_id).select_related("office")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class RoundRobinTurnInline(admin.TabularInline):
+    model = RoundRobinTurn
+    fields = ["agent", "assignments", "credit"]
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = "round-robin turns (leads given so far; credit > 0: owed leads, < 0: ahead of their share)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+_CONDITIONS = ["lines", "sources", "lead_types", ("zip_codes", "cities", "area_codes"), ("price_min", "price_max"), "languages", "time_window"]
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    form = RoutingRuleForm
+    list_display = ["name", "office", "position", "conditions", "strategy", "target", "active"]
+    list_display_links = ["name"]
+    list_editable = ["position", "active"]
+    list_filter = ["office", "strategy", "active", "time_window"]
+    search_fields = ["name", "office__name", "agent__name"]
+    list_select_related = ["office", "agent", "fallback_agent", "fallback_rule"]
+    ordering = ["office__name", "is_catch_all", "position", "id"]
+    filter_horizontal = ["lines"]
+    inlines = [PoolMemberInline, RoundRobinTurnInline]
+    fieldsets = [
+        (None, {"fields": ["office", "name", "position", "active"]}),
+        ("Conditions: all must hold (blank holds for any lead)", {"fields": _CONDITIONS}),
+        ("Who gets the lead", {"fields": ["strategy", "agent", "claim_timeout_minutes"]}),
+        ("When they cannot", {"fields": ["fallback", "fallback_agent", "fallback_rule"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("lines")
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and obj.is_catch_all:
+            # The catch-all takes whatever no other rule took: it has no conditions to edit.
+            return [fs for fs in self.fieldsets if not fs[0] or not fs[0].startswith("Conditions")]
+        return self.fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["office", "active", "position"] if obj is not None and obj.is_catch_all else []
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.is_catch_all)
+
+    def delete_queryset(self, request, queryset):
+        if queryset.filter(is_catch_all=True).exists():
+            self.message_user(request, "Catch-all rules stay: every office needs one. The others were deleted.", messages.WARNING)
+        queryset.filter(is_catch_all=False).delete()
+
+    @admin.display(description="conditions")
+    def conditions(self, obj):
+        if obj.is_catch_all:
+            return "Every lead no rule above took"
+        parts = []
+        if lines := [line.number for line in obj.lines.all()]:
+            parts.append("line " + ", ".join(lines))
+        for label, values in (("source", obj.sources), ("type", obj.lead_types), ("ZIP", obj.zip_codes),
+                              ("city", obj.cities), ("area code", obj.area_codes), ("language", obj.languages)):
+            if values:
+                parts.append(f"{label} " + ", ".join(values))
+        if obj.price_min is not None or obj.price_max is not None:
+            parts.append(f"price ${obj.price_min or 0:,}–" + (f"${obj.price_max:,}" if obj.price_max is not None else "any"))
+        if obj.time_window != RoutingRule.TimeWindow.ANY:
+            parts.append(obj.get_time_window_display().lower())
+        return "; ".join(parts) or "Any lead"
+
+    @admin.display(description="then")
+    def target(self, obj):
+        who = {
+            RoutingRule.Strategy.AGENT: obj.agent.name if obj.agent else "—",
+            RoutingRule.Strategy.FIRST_TO_CLAIM: f"{obj.claim_timeout_minutes} min to claim",
+        }.get(obj.strategy, "")
+        fallback = obj.get_fallback_display().lower()
+        if obj.fallback == RoutingRule.Fallback.AGENT and obj.fallback_agent:
+            fallback = obj.fallback_agent.name
+        elif obj.fallback == RoutingRule.Fallback.RULE and obj.fallback_rule:
+            fallback = f"pool of “{obj.fallback_rule.name}”"
+        return (f"{who}; " if who else "") + f"else {fallback}"
+
+
+@admin.register(PoolMember)
+class PoolMemberAdmin(admin.ModelAdmin):
+    list_display = ["agent", "rule", "weight"]
+    list_filter = ["rule__office", ("rule", RuleListFilter)]
+    search_fields = ["agent__name", "rule__name"]
+    list_select_related = ["agent__office", "rule__office"]
+
+
+@admin.register(RoundRobinTurn)
+class RoundRobinTurnAdmin(admin.ModelAdmin):
+    """Where each agent stands in each pool's turn: the round-robin's own record, not edited by hand."""
+
+    list_display = ["rule", "agent", "assignments", "credit"]
+    list_filter = ["rule__office", ("rule", RuleListFilter)]
+    search_fields = ["agent__name", "rule__name"]
+    list_select_related = ["agent__office", "rule__office"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -46,6 +46,11 @@ class Brokerage(models.Model):
         return self.name
 
 
+class EscalationFinal(models.TextChoices):
+    BROKER = "broker", "A broker"
+    POND = "pond", "The office pond (every agent is alerted)"
+
+
 class Office(models.Model):
     brokerage = models.ForeignKey(Brokerage, on_delete=models.PROTECT, related_name="offices")
     name = models.CharField(max_length=120, unique=True)
@@ -63,8 +68,18 @@ class Office(models.Model):
         default=24, validators=[MinValueValidator(1), MaxValueValidator(24 * 30)],
         help_text="A number that was texted back is not texted back again within this window.",
     )
-    round_robin_cursor = models.PositiveBigIntegerField(
-        default=0, editable=False, help_text="Advances once per assignment; picks the next agent in turn."
+    escalation_agent_steps = models.PositiveSmallIntegerField(
+        "agents to try", default=1, validators=[MaxValueValidator(10)],
+        help_text="How many other agents of the lead's pool get it, one window each, before the team leader.",
+    )
+    escalation_final = models.CharField(
+        "last step", max_length=16, choices=EscalationFinal.choices, default=EscalationFinal.BROKER,
+        help_text="Who gets a lead the team leader did not answer either. The ladder never stops: "
+        "after the last step, the team leader and brokers are alerted again every window while the lead waits.",
+    )
+    escalation_business_hours_only = models.BooleanField(
+        "pause outside business hours", default=False,
+        help_text="Count the escalation window in business hours only: a lead from 7:55 pm escalates the next morning.",
     )
 
     class Meta:
@@ -89,6 +104,24 @@ class Office(models.Model):
         local = (at or timezone.now()).astimezone(self.tz)
         return local.weekday() in self.business_days and self.opens_at <= local.time() < self.closes_at
 
+    def business_time_add(self, start: dt.datetime, minutes: int) -> dt.datetime:
+        """`minutes` of opening hours after `start`: the escalation clock that stops at night."""
+        if not self.business_days:
+            return start + dt.timedelta(minutes=minutes)
+        left = dt.timedelta(minutes=minutes)
+        local = start.astimezone(self.tz)
+        for _ in range(8 * (minutes // (24 * 60) + 1) + 8):  # bounded: every week has an open day
+            day = local.date()
+            opens = dt.datetime.combine(day, self.opens_at, self.tz)
+            closes = dt.datetime.combine(day, self.closes_at, self.tz)
+            if day.weekday() in self.business_days and local < closes:
+                local = max(local, opens)
+                if local + left <= closes:
+                    return (local + left).astimezone(dt.UTC)
+                left -= closes - local
+            local = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), self.tz)
+        raise AssertionError("unreachable: business_days is not empty")
+
     @property
     def hours_display(self) -> str:
         days = ", ".join(WEEKDAYS[d] for d in sorted(self.business_days))
@@ -112,6 +145,15 @@ class Agent(models.Model):
     weight = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(100)])
     languages = models.JSONField(default=list, blank=True, help_text='ISO codes, e.g. ["en", "es"].')
     on_duty = models.BooleanField(default=True, help_text="Off-duty agents are not rung and get no new leads.")
+    paused = models.BooleanField(
+        default=False, help_text="Set by the broker (e.g. on leave or in training): no new leads whatever the agent's own toggle says."
+    )
+    max_waiting_leads = models.PositiveSmallIntegerField(
+        "capacity", null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Most leads that may wait for this agent's reply at once; beyond it new leads skip them. Blank: no limit.",
+    )
+    works_from = models.TimeField(null=True, blank=True, help_text="The agent's own hours on the office's business days, in the office's time zone. Blank: whenever on duty.")
+    works_until = models.TimeField(null=True, blank=True)
     sms_alerts = models.BooleanField(
         "SMS alerts", default=True, help_text="Text the agent's own phone when a lead is assigned to them."
     )
@@ -122,10 +164,27 @@ class Agent(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(role__in=AgentRole.values), name="agent_role_valid"),
             models.CheckConstraint(condition=models.Q(weight__gte=1), name="agent_weight_positive"),
+            models.CheckConstraint(
+                condition=models.Q(works_from__isnull=True, works_until__isnull=True)
+                | models.Q(works_from__lt=models.F("works_until")),
+                name="agent_hours_both_or_neither",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.office})"
+
+    def clean(self) -> None:
+        if (self.works_from is None) != (self.works_until is None):
+            raise ValidationError("Give both ends of the agent's hours, or neither.")
+        if self.works_from and self.works_from >= self.works_until:
+            raise ValidationError({"works_until": "The agent's hours must end after they start."})
+
+    def works_at(self, at: dt.datetime) -> bool:
+        if self.works_from is None:
+            return True
+        local = at.astimezone(self.office.tz)
+        return local.weekday() in self.office.business_days and self.works_from <= local.time() < self.works_until
 
 
 class TrackingNumber(models.Model):
@@ -136,6 +195,13 @@ class TrackingNumber(models.Model):
     source = models.CharField(max_length=80, help_text="Where this number is advertised, e.g. Zillow.")
     lead_type = models.CharField(max_length=16, choices=LeadType.choices, default=LeadType.GENERAL)
     listing = models.CharField(max_length=200, blank=True, help_text="The listing this number advertises, if any.")
+    listing_agent = models.ForeignKey(
+        "Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="listing_lines",
+        help_text="The agent whose listing this is; a rule can send its leads to them (my listing, my lead).",
+    )
+    zip_code = models.CharField("ZIP code", max_length=10, blank=True, help_text="The listing's ZIP code, for territory rules.")
+    city = models.CharField(max_length=80, blank=True, help_text="The listing's city, for territory rules.")
+    price = models.PositiveIntegerField(null=True, blank=True, help_text="The listing's price in dollars, for price-band rules.")
     ring_seconds = models.PositiveSmallIntegerField(
         default=12,
         validators=[MinValueValidator(5), MaxValueValidator(14)],
@@ -162,3 +228,157 @@ class TrackingNumber(models.Model):
     def sender(self) -> str:
         """The identity a consent record is kept against: the Messaging Service, else the number."""
         return self.messaging_service_sid or self.number
+
+
+# --- routing rules ------------------------------------------------------------------------------
+
+
+class Strategy(models.TextChoices):
+    ROUND_ROBIN = "round_robin", "Weighted round-robin over the pool"
+    FIRST_TO_CLAIM = "first_to_claim", "First to claim (offer to the whole pool)"
+    AGENT = "agent", "A specific agent"
+    LISTING_AGENT = "listing_agent", "The line's listing agent (my listing, my lead)"
+    POND = "pond", "The office pond (any agent may claim)"
+
+
+class Fallback(models.TextChoices):
+    POND = "pond", "The office pond"
+    TEAM_LEADER = "team_leader", "The office's team leader"
+    AGENT = "agent", "A specific agent"
+    RULE = "rule", "Another rule's pool"
+
+
+class TimeWindow(models.TextChoices):
+    ANY = "any", "Any time"
+    BUSINESS_HOURS = "business_hours", "Business hours"
+    AFTER_HOURS = "after_hours", "After hours"
+    WEEKDAYS = "weekdays", "Weekdays (Mon–Fri)"
+    WEEKENDS = "weekends", "Weekends (Sat–Sun)"
+
+
+CATCH_ALL_POSITION = 2**31 - 1
+
+
+class RoutingRule(models.Model):
+    """One line of an office's routing table: conditions, then who gets the lead.
+
+    Rules are tried in `position` order and the first whose conditions all hold decides. Every
+    office has one catch-all (no conditions, always last, never deleted), so a lead is never
+    left unrouted. Empty conditions match anything.
+    """
+
+    Strategy = Strategy
+    Fallback = Fallback
+    TimeWindow = TimeWindow
+
+    office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="routing_rules")
+    name = models.CharField(max_length=80)
+    position = models.PositiveIntegerField(default=10, help_text="Lower runs first.")
+    active = models.BooleanField(default=True)
+    is_catch_all = models.BooleanField(default=False, editable=False)
+    # Conditions
+    lines = models.ManyToManyField(TrackingNumber, blank=True, related_name="routing_rules", help_text="Calls to these lines. None: any line.")
+    sources = models.JSONField("lead sources", default=list, blank=True)
+    lead_types = models.JSONField(default=list, blank=True)
+    zip_codes = models.JSONField("ZIP codes", default=list, blank=True)
+    cities = models.JSONField(default=list, blank=True)
+    area_codes = models.JSONField(default=list, blank=True, help_text="The caller's area code, e.g. 305.")
+    price_min = models.PositiveIntegerField(null=True, blank=True)
+    price_max = models.PositiveIntegerField(null=True, blank=True)
+    languages = models.JSONField(default=list, blank=True, help_text="The lead's language, e.g. es.")
+    time_window = models.CharField(max_length=16, choices=TimeWindow.choices, default=TimeWindow.ANY)
+    # Target
+    strategy = models.CharField(max_length=16, choices=Strategy.choices, default=Strategy.ROUND_ROBIN)
+    agent = models.ForeignKey(
+        "Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="For “a specific agent”.",
+    )
+    claim_timeout_minutes = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(240)],
+        help_text="For first to claim: how long the pool has before the fallback gets the lead.",
+    )
+    fallback = models.CharField(
+        max_length=16, choices=Fallback.choices, default=Fallback.POND,
+        help_text="Who gets the lead when nobody in the target is available, or nobody claimed it in time.",
+    )
+    fallback_agent = models.ForeignKey("Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    fallback_rule = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="For “another rule's pool”: that rule's target is used, whatever its conditions.",
+    )
+
+    class Meta:
+        ordering = ["office__name", "position", "id"]
+        indexes = [models.Index(fields=["office", "active", "position"])]
+        constraints = [
+            models.UniqueConstraint(fields=["office"], condition=models.Q(is_catch_all=True), name="one_catch_all_per_office"),
+            models.CheckConstraint(condition=models.Q(strategy__in=Strategy.values), name="rule_strategy_valid"),
+            models.CheckConstraint(condition=models.Q(fallback__in=Fallback.values), name="rule_fallback_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.office} · {self.name}"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
+            errors["price_max"] = "The top of the price band must be above its bottom."
+        if self.strategy == Strategy.AGENT and self.agent is None:
+            errors["agent"] = "Choose the agent this rule sends leads to."
+        if self.fallback == Fallback.AGENT and self.fallback_agent is None:
+            errors["fallback_agent"] = "Choose the agent who gets the lead when the target cannot."
+        if self.fallback == Fallback.RULE and self.fallback_rule is None:
+            errors["fallback_rule"] = "Choose the rule whose pool gets the lead when the target cannot."
+        if self.fallback_rule_id and self.fallback_rule_id == self.pk:
+            errors["fallback_rule"] = "A rule cannot fall back to itself."
+        office_id = self.office_id
+        for field in ("agent", "fallback_agent"):
+            agent = getattr(self, field)
+            if agent is not None and office_id and agent.office_id != office_id:
+                errors[field] = f"{agent.name} works in another office."
+        if self.fallback_rule is not None and office_id and self.fallback_rule.office_id != office_id:
+            errors["fallback_rule"] = "Fall back to a rule of the same office."
+        if self.is_catch_all and not self.active:
+            errors["active"] = "The catch-all is always on: it routes every lead no other rule takes."
+        if errors:
+            raise ValidationError(errors)
+
+    def delete(self, *args, **kwargs):
+        if self.is_catch_all:
+            raise ValidationError("An office's catch-all rule cannot be deleted; change its target instead.")
+        return super().delete(*args, **kwargs)
+
+
+class PoolMember(models.Model):
+    """An agent in a rule's pool. A rule with no members pools the office's agents and team leaders."""
+
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="members")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="pool_memberships")
+    weight = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Share of this pool's leads relative to the others. Blank: the agent's own weight.",
+    )
+
+    class Meta:
+        ordering = ["rule", "id"]
+        constraints = [models.UniqueConstraint(fields=["rule", "agent"], name="pool_member_once")]
+
+    def __str__(self) -> str:
+        return f"{self.agent.name} in {self.rule.name}"
+
+    def clean(self) -> None:
+        if self.rule_id and self.agent_id and self.agent.office_id != self.rule.office_id:
+            raise ValidationError({"agent": f"{self.agent.name} works in another office."})
+
+
+class RoundRobinTurn(models.Model):
+    """Where an agent stands in a pool's weighted round-robin: how far ahead of or behind their
+    share they are (`credit`, in leads), and how many leads the pool gave them."""
+
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="turns")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="round_robin_turns")
+    credit = models.FloatField(default=0.0)
+    assignments = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rule", "agent"], name="round_robin_turn_once")]

@@ -13,7 +13,7 @@ from django.urls import reverse
 from compliance.models import ConsentEvent, NumberProfile
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE, new_sid
 from leads.models import Call, Lead, LeadEvent, LeadRead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
-from routing.models import Agent, Office, TrackingNumber
+from routing.models import Agent, Office, PoolMember, RoundRobinTurn, RoutingRule, TrackingNumber
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +62,13 @@ def lead_with_history(*, phone: str, line_number: str, agent_email: str) -> Simp
     )
     profile = NumberProfile.objects.create(phone=phone, line_type=NumberProfile.LineType.MOBILE, source="lookup")
     LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.NOTE, actor=agent, text="Prefers texts after 5pm.")
+    rule = RoutingRule.objects.create(office=line.office, name="Zillow buyers", sources=["Zillow"])
+    PoolMember.objects.create(rule=rule, agent=agent, weight=2)
+    RoundRobinTurn.objects.create(rule=rule, agent=agent, credit=0.5, assignments=3)
+    LeadEvent.objects.create(
+        lead=lead, kind=LeadEvent.Kind.ASSIGNED, agent=agent, rule=rule, text="Rule “Zillow buyers” → weighted round-robin.",
+        detail={"rule": rule.name, "strategy": "round_robin", "skipped": [{"agent": "Ben Ortiz", "reason": "off duty"}]},
+    )
     return SimpleNamespace(
         lead=lead, call=call, consent=consent, textback=textback, reply=reply, status_event=status_event, profile=profile
     )
