@@ -62,7 +62,8 @@ def weighted_turn(*, weights: dict[int, int], credits: dict[int, float]) -> tupl
     Every available agent earns its share of this lead (weight / total of those available); the
     one furthest ahead in credit gets the lead and pays one. Credit is how many leads an agent is
     owed, so shares follow the weights exactly over every full turn of the pool, and an agent away
-    neither earns nor loses: they come back where they left. Ties go to the lowest id.
+    neither earns nor loses: they come back where they left. Ties go to the lowest id. Returns
+    the chosen agent and the new credits of the agents in `weights` (the others' stay as they are).
     """
     total = sum(weights.values())
     earned = {agent_id: credits.get(agent_id, 0.0) + weight / total for agent_id, weight in weights.items()}
@@ -83,7 +84,8 @@ def pool_pick(
     on SQLite every writing transaction already holds the database's lock).
     """
     with transaction.atomic(savepoint=False):
-        RoutingRule.objects.select_for_update().filter(pk=rule.pk).values_list("pk", flat=True).first()
+        # Only the rule's row: its default ordering joins the office, which FOR UPDATE would lock too.
+        RoutingRule.objects.select_for_update(of=("self",)).filter(pk=rule.pk).order_by().values_list("pk", flat=True).first()
         found = availability(rule_pool(rule), at=at, exclude=exclude)
         skipped.extend(found.skipped)
         if not found.available:
