@@ -56,7 +56,8 @@ def _view_filter(view: str, agent: Agent) -> Q:
         "mine": open_ & Q(assigned_agent=agent),
         "pool": open_ & Q(assigned_agent__isnull=True),
         "needs_reply": open_ & Q(awaiting_reply_since__isnull=False),
-        "escalated": open_ & Q(escalated_at__isnull=False),
+        # Escalated and still waiting: the ladder's step resets once someone answers.
+        "escalated": open_ & Q(escalation_step__gt=0),
         "closed": Q(status=Lead.Status.CLOSED),
     }[view]
 
