@@ -5,8 +5,11 @@ file twice changes nothing and running an edited file updates in place. Invalid 
 rejected whole, before anything is written, with the path of the first bad field.
 
 Beyond DESIGN.md's keys an office may carry "business_hours" ({"days": [0, 1, 2, 3, 4],
-"opens": "08:00", "closes": "20:00"}, 0 = Monday) and "textback_window_hours". Left out, they
-keep whatever the office has, so a broker's edits in admin survive a re-import.
+"opens": "08:00", "closes": "20:00"}, 0 = Monday), "textback_window_hours" and "escalation"
+({"agents_to_try": 1, "last_step": "broker" | "pond", "business_hours_only": false}); an agent
+"capacity" (most leads waiting for their reply); a line "listing_agent" (an agent's email),
+"zip_code", "city" and "price" (the listing's, for routing rules). Left out, they keep whatever
+is there, so a broker's edits in admin survive a re-import. Routing rules are set up in admin.
 """
 
 import dataclasses
@@ -20,7 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from routing.models import Agent, Brokerage, LeadType, Office, TrackingNumber
+from routing.models import Agent, Brokerage, EscalationFinal, LeadType, Office, TrackingNumber
 from routing.services import agent_user_access_sync
 
 DEFAULT_BROKERAGE_NAME = "Textback Realty"
@@ -104,6 +107,43 @@ def _business_hours(office: dict, path: str) -> dict:
     return {"business_days": sorted(set(days)), "opens_at": opens, "closes_at": closes}
 
 
+def _escalation(office: dict, path: str) -> dict:
+    if "escalation" not in office:
+        return {}
+    epath = f"{path}.escalation"
+    ladder = office["escalation"]
+    if not isinstance(ladder, dict):
+        raise BrokerageImportError(f"{epath}: expected an object with agents_to_try, last_step, business_hours_only")
+    fields = {}
+    if "agents_to_try" in ladder:
+        fields["escalation_agent_steps"] = _whole_number(ladder, "agents_to_try", epath, 0, 10, "agents")
+    if "last_step" in ladder:
+        if ladder["last_step"] not in EscalationFinal.values:
+            raise BrokerageImportError(f"{epath}.last_step: expected one of {', '.join(EscalationFinal.values)}")
+        fields["escalation_final"] = ladder["last_step"]
+    if "business_hours_only" in ladder:
+        fields["escalation_business_hours_only"] = _require(ladder, "business_hours_only", epath, bool)
+    return fields
+
+
+def _listing_details(line: dict, path: str) -> dict:
+    details = {}
+    for key in ("zip_code", "city"):
+        if key in line:
+            value = line[key]
+            if not isinstance(value, str) or len(value) > (10 if key == "zip_code" else 80):
+                raise BrokerageImportError(f"{path}.{key}: expected short text")
+            details[key] = value.strip()
+    if "price" in line:
+        details["price"] = _whole_number(line, "price", path, 1, 10**9, "dollars")
+    if "listing_agent" in line:
+        email = line["listing_agent"]
+        if not isinstance(email, str) or "@" not in email:
+            raise BrokerageImportError(f"{path}.listing_agent: expected the email of one of the office's agents")
+        details["listing_agent"] = email.strip().lower()
+    return details
+
+
 def _validate(data) -> dict:
     """Check everything and return a normalised copy; nothing is written until this passes."""
     if not isinstance(data, dict):
@@ -138,6 +178,7 @@ def _validate(data) -> dict:
             office_fields["escalation_minutes"] = _whole_number(office, "escalation_minutes", path, 1, 24 * 60, "minutes")
         if "textback_window_hours" in office:
             office_fields["textback_window_hours"] = _whole_number(office, "textback_window_hours", path, 1, 24 * 30, "hours")
+        office_fields.update(_escalation(office, path))
         agents, lines = [], []
         for j, agent in enumerate(_list(office, "agents", path)):
             apath = f"{path}.agents[{j}]"
@@ -161,6 +202,7 @@ def _validate(data) -> dict:
             agents.append({
                 "email": email, "name": _require(agent, "name", apath), "phone": _e164(agent.get("phone"), f"{apath}.phone"),
                 "role": role, "weight": weight, "languages": languages,
+                **({"max_waiting_leads": _whole_number(agent, "capacity", apath, 1, 1000, "leads")} if "capacity" in agent else {}),
             })
         for j, line in enumerate(_list(office, "lines", path)):
             lpath = f"{path}.lines[{j}]"
@@ -174,7 +216,14 @@ def _validate(data) -> dict:
             listing = line.get("listing") or ""
             if not isinstance(listing, str):
                 raise BrokerageImportError(f"{lpath}.listing: expected text")
-            lines.append({"number": number, "source": _require(line, "source", lpath), "lead_type": lead_type, "listing": listing.strip()})
+            lines.append({
+                "number": number, "source": _require(line, "source", lpath), "lead_type": lead_type, "listing": listing.strip(),
+                **_listing_details(line, lpath),
+            })
+        emails = {a["email"] for a in agents}
+        for j, line in enumerate(lines):
+            if line.get("listing_agent") and line["listing_agent"] not in emails:
+                raise BrokerageImportError(f"{path}.lines[{j}].listing_agent: {line['listing_agent']!r} is not an agent of this office")
         out["offices"].append({"name": name, "fields": office_fields, "agents": agents, "lines": lines})
     return out
 
@@ -200,16 +249,13 @@ def brokerage_import(data) -> ImportSummary:
                 if (user.email, user.first_name, user.last_name) != (a["email"], first, last):
                     user.email, user.first_name, user.last_name = a["email"], first, last
                     user.save(update_fields=["email", "first_name", "last_name"])
-                agent, _ = Agent.objects.update_or_create(
-                    user=user,
-                    defaults={"office": office, "name": a["name"], "phone": a["phone"], "role": a["role"], "weight": a["weight"], "languages": a["languages"]},
-                )
+                agent, _ = Agent.objects.update_or_create(user=user, defaults={"office": office, **{k: v for k, v in a.items() if k != "email"}})
                 agent_user_access_sync(agent)
                 summary.agents += 1
             for line in office_data["lines"]:
-                TrackingNumber.objects.update_or_create(
-                    number=line["number"],
-                    defaults={"office": office, "source": line["source"], "lead_type": line["lead_type"], "listing": line["listing"]},
-                )
+                fields = {k: v for k, v in line.items() if k != "number"}
+                if "listing_agent" in fields:
+                    fields["listing_agent"] = Agent.objects.get(user__email=fields["listing_agent"])
+                TrackingNumber.objects.update_or_create(number=line["number"], defaults={"office": office, **fields})
                 summary.lines += 1
     return summary

@@ -109,6 +109,21 @@ def test_it_keeps_hours_edited_in_admin_when_the_file_leaves_them_out(brokerage)
     assert (downtown.business_days, downtown.opens_at, downtown.textback_window_hours) == ([5, 6], dt.time(10), 6)
 
 
+def test_it_imports_the_ladder_capacity_and_listing_details():
+    data = document()
+    data["offices"][0]["escalation"] = {"agents_to_try": 2, "last_step": "pond", "business_hours_only": True}
+    data["offices"][0]["agents"][0]["capacity"] = 5
+    data["offices"][0]["lines"][0].update(listing_agent="Ben@example.com", zip_code="33139", city="Miami Beach", price=1_250_000)
+    brokerage_import(data)
+    downtown = Office.objects.get(name="Downtown")
+    assert (downtown.escalation_agent_steps, downtown.escalation_final, downtown.escalation_business_hours_only) == (2, "pond", True)
+    assert Agent.objects.get(user__email="ann@example.com").max_waiting_leads == 5
+    line = TrackingNumber.objects.get(number="+15555550100")
+    assert (line.listing_agent.name, line.zip_code, line.city, line.price) == ("Ben Ortiz", "33139", "Miami Beach", 1_250_000)
+    assert Office.objects.get(name="Lakeside").escalation_final == "broker"  # left out: the default
+    assert all(office.routing_rules.filter(is_catch_all=True).exists() for office in Office.objects.all())
+
+
 def _set(path: tuple, value):
     def edit(data):
         target = data
@@ -178,6 +193,15 @@ INVALID = {
         "offices[1].business_hours.closes: must be later than opens",
     ),
     "bad textback window": (_set(("offices", 1, "textback_window_hours"), 0), "offices[1].textback_window_hours:"),
+    "bad last step": (_set(("offices", 1, "escalation"), {"last_step": "ceo"}), "offices[1].escalation.last_step:"),
+    "too many agents to try": (_set(("offices", 1, "escalation"), {"agents_to_try": 11}), "offices[1].escalation.agents_to_try:"),
+    "pause as text": (_set(("offices", 1, "escalation"), {"business_hours_only": "yes"}), "offices[1].escalation.business_hours_only:"),
+    "zero capacity": (_set(("offices", 1, "agents", 0, "capacity"), 0), "offices[1].agents[0].capacity:"),
+    "listing agent elsewhere": (
+        _set(("offices", 1, "lines", 0, "listing_agent"), "ann@example.com"),
+        "offices[1].lines[0].listing_agent: 'ann@example.com' is not an agent of this office",
+    ),
+    "price as text": (_set(("offices", 1, "lines", 0, "price"), "1.2M"), "offices[1].lines[0].price:"),
 }
 
 
