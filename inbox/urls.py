@@ -13,4 +13,5 @@ urlpatterns = [
     path("leads/<int:lead_id>/details/", views.details, name="inbox-details"),
     path("leads/<int:lead_id>/call-back/", views.call_back, name="inbox-call-back"),
     path("me/duty/", views.duty, name="inbox-duty"),
+    path("reports/fairness/", views.fairness_report, name="fairness-report"),
 ]

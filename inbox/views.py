@@ -10,6 +10,7 @@ import functools
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from inbox import fragments, selectors, services
 from inbox.fragments import InboxState
+from leads import metrics
 from leads.call_back import CallBackRefused, call_back_start
 from routing.models import Agent
 
@@ -213,3 +215,26 @@ def duty(request):
     return redirect(next_url if safe else reverse("home"))
 
 
+@agent_required
+@require_GET
+def fairness_report(request):
+    """Team leaders and brokers only: the report names colleagues' numbers. An office the viewer
+    may not read is a 404, as a lead they may not see is."""
+    viewer = request.agent
+    if viewer.role == Agent.Role.AGENT:
+        raise PermissionDenied("The fairness report is for team leaders and brokers.")
+    offices = list(metrics.report_offices(viewer=viewer))
+    office_param = request.GET.get("office", "")
+    office_id = int(office_param) if office_param.isdecimal() else None
+    if office_param and office_id not in {office.pk for office in offices}:
+        raise Http404("No such office in your reports.")
+    tz = viewer.office.tz
+    period = metrics.ReportPeriod.from_params(request.GET, tz=tz)
+    report = metrics.fairness_report(viewer=viewer, start=period.start, end=period.end, office_id=office_id)
+    context = {
+        "agent": viewer, "offices": offices, "office_id": office_id, "period": period, "report": report,
+        "period_choices": metrics.PERIOD_DAYS, "custom": metrics.CUSTOM, "tolerance": metrics.FAIRNESS_TOLERANCE_POINTS,
+        "any_assignments": any(office.assignments for office in report),
+    }
+    with timezone.override(tz):
+        return render(request, "inbox/fairness.html", context)
