@@ -6,6 +6,7 @@ a reason a person can read. Every change is on the lead's timeline and published
 """
 
 import datetime as dt
+import re
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -117,7 +118,29 @@ def lead_note_add(*, actor: Agent, lead: Lead, text: str) -> LeadEvent:
     return note
 
 
-def lead_details_update(*, actor: Agent, lead: Lead, name: str, email: str, lead_type: str) -> Lead:
+_PRICE = re.compile(r"\$?\s*(\d+(?:\.\d+)?)\s*([km]?)", re.IGNORECASE)
+
+
+def _price(text: str) -> int | None:
+    """Dollars as agents type them: 450000, $450,000, 450k, 1.2m. Blank: unknown."""
+    text = text.replace(",", "").strip()
+    if not text:
+        return None
+    match = _PRICE.fullmatch(text)
+    if not match:
+        raise ActionRefused(f"{text!r} is not a price; write it like 450000, $450,000 or 450k.")
+    amount = float(match[1]) * {"": 1, "k": 1_000, "m": 1_000_000}[match[2].lower()]
+    if not 1 <= amount <= 10**9:
+        raise ActionRefused("Give a price between $1 and $1,000,000,000.")
+    return round(amount)
+
+
+def lead_details_update(
+    *, actor: Agent, lead: Lead, name: str, email: str, lead_type: str,
+    zip_code: str | None = None, city: str | None = None, price: str | None = None, language: str | None = None,
+) -> Lead:
+    """What the lead told us: their name and email, what they want, and where, how much and in
+    which language (routing rules read these). Fields passed as None stay as they are."""
     name, email = name.strip()[:120], email.strip()
     if email:
         try:
@@ -126,18 +149,30 @@ def lead_details_update(*, actor: Agent, lead: Lead, name: str, email: str, lead
             raise ActionRefused(f"{email!r} is not an email address.")
     if lead_type not in LeadType.values:
         raise ActionRefused("Choose buyer, seller, home value or general.")
+    new = {"name": name, "email": email, "lead_type": lead_type}
+    if zip_code is not None:
+        new["zip_code"] = zip_code.strip()
+        if new["zip_code"] and not re.fullmatch(r"\d{5}(-\d{4})?", new["zip_code"]):
+            raise ActionRefused(f"{new['zip_code']!r} is not a ZIP code such as 33139.")
+    if city is not None:
+        new["city"] = city.strip()[:80]
+    if price is not None:
+        new["price"] = _price(price)
+    if language is not None:
+        new["language"] = language.strip().lower()
+        if new["language"] and not re.fullmatch(r"[a-z]{2,3}", new["language"]):
+            raise ActionRefused("Give the language as a code such as en or es.")
     with transaction.atomic():
         lead = _lead_locked(lead, actor)
-        changes = [
-            f"{label} {new or '—'}" for label, old, new in
-            [("name", lead.name, name), ("email", lead.email, email), ("type", lead.lead_type, lead_type)]
-            if old != new
-        ]
-        if not changes:
+        labels = {"name": "name", "email": "email", "lead_type": "type", "zip_code": "ZIP", "city": "city", "price": "price", "language": "language"}
+        changed = [field for field, value in new.items() if getattr(lead, field) != value]
+        if not changed:
             return lead
-        lead.name, lead.email, lead.lead_type = name, email, lead_type
-        lead.save(update_fields=["name", "email", "lead_type"])
-        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.EDITED, actor=actor, text="Set " + ", ".join(changes) + ".")
+        for field in changed:
+            setattr(lead, field, new[field])
+        lead.save(update_fields=changed)
+        text = ", ".join(f"{labels[f]} {new[f] if new[f] not in ('', None) else '—'}" for f in changed)
+        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.EDITED, actor=actor, text=f"Set {text}.")
         _publish_updated(lead)
     return lead
 

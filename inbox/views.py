@@ -191,7 +191,8 @@ def note(request, lead):
 def details(request, lead):
     services.lead_details_update(
         actor=request.agent, lead=lead, name=request.POST.get("name", ""), email=request.POST.get("email", ""),
-        lead_type=request.POST.get("lead_type", ""),
+        lead_type=request.POST.get("lead_type", ""), zip_code=request.POST.get("zip_code"), city=request.POST.get("city"),
+        price=request.POST.get("price"), language=request.POST.get("language"),
     )
     return "Details saved."
 

@@ -157,6 +157,26 @@ def test_notes_and_details_are_on_the_timeline(leads):
     assert [e.kind for e in LeadEvent.objects.filter(lead=lead)] == ["note", "edited"]
 
 
+@pytest.mark.parametrize(
+    "typed, stored", [("450000", 450_000), ("$450,000", 450_000), ("450k", 450_000), ("1.2m", 1_200_000), ("", None)]
+)
+def test_agents_record_what_routing_reads(leads, typed, stored):
+    ann, lead = signed_in("ann@example.com"), leads["ann"]
+    fields = {"name": "Casey", "email": "", "lead_type": "buyer", "zip_code": "33139", "city": "Miami Beach", "language": "ES"}
+    assert ann.post(f"/leads/{lead.pk}/details/", {**fields, "price": typed}, **HTMX).status_code == 200
+    lead.refresh_from_db()
+    assert (lead.zip_code, lead.city, lead.price, lead.language) == ("33139", "Miami Beach", stored, "es")
+
+
+@pytest.mark.parametrize("field, value", [("zip_code", "3313"), ("price", "a lot"), ("language", "Spanish")])
+def test_bad_details_are_refused_and_change_nothing(leads, field, value):
+    ann, lead = signed_in("ann@example.com"), leads["ann"]
+    fields = {"name": "Casey", "email": "", "lead_type": "buyer", field: value}
+    assert ann.post(f"/leads/{lead.pk}/details/", fields, **HTMX).status_code == 400
+    lead.refresh_from_db()
+    assert lead.name == "Ann's buyer" and not LeadEvent.objects.filter(lead=lead).exists()
+
+
 def test_actions_work_without_javascript(leads):
     response = signed_in("ann@example.com").post(f"/leads/{leads['ann'].pk}/note/", {"text": "by form", "view": "mine"})
     assert response.status_code == 302 and response["Location"] == f"/leads/{leads['ann'].pk}/?view=mine"
