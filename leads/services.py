@@ -142,16 +142,19 @@ def lead_assign(
     """
     now = timezone.now()
     with transaction.atomic():
-        lead = Lead.objects.select_for_update(of=("self",)).select_related("office", "line").get(pk=lead.pk)
+        lead = Lead.objects.select_for_update(of=("self",)).select_related("office", "line", "routing_rule").get(pk=lead.pk)
         if lead.assigned_agent_id == (agent.pk if agent else None):
             return lead
         previous_groups, previous = lead_live_groups(lead), lead.assigned_agent
+        offered_by = lead.routing_rule if lead.claim_deadline else None  # a claim answers that rule's offer
         lead.assigned_agent, lead.assigned_at = agent, now if agent else None
         lead.claim_deadline = None  # claimed, or handed over: the offer is over
         lead.save(update_fields=["assigned_agent", "assigned_at", "claim_deadline"])
         if agent is None:
             kind = LeadEvent.Kind.RETURNED_TO_POOL
-        LeadEvent.objects.create(lead=lead, kind=kind, actor=actor, agent=agent, previous_agent=previous, text=reason)
+        LeadEvent.objects.create(
+            lead=lead, kind=kind, actor=actor, agent=agent, previous_agent=previous, rule=offered_by, text=reason
+        )
         if agent is not None and agent != actor:
             _agent_alert_queue(lead=lead, line=lead.line, agent=agent, now=now)
         lead_event_publish(

@@ -244,6 +244,7 @@ def test_the_first_claim_wins_and_ends_the_offer(brokerage):
     lead_claim(agent=agent("ben"), lead=lead)
     lead.refresh_from_db()
     assert lead.assigned_agent.name == "Ben Ortiz" and lead.claim_deadline is None
+    assert lead.events.get(kind=LeadEvent.Kind.CLAIMED).rule.name == "Luxury"  # the offer it answered
     assert lead.escalation_due_at == lead.assigned_at + dt.timedelta(minutes=10)  # Ben's own window starts
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=6)):
         assert lead_deadline_pass(lead_id=lead.pk) is None  # the offer's deadline is gone
