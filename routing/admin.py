@@ -4,15 +4,17 @@ import zoneinfo
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.widgets import AdminTimeWidget
 from django.db import models
 from django.db.models import Count
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from routing.models import WEEKDAYS, Agent, Brokerage, LeadType, Office, PoolMember, RoundRobinTurn, RoutingRule, TrackingNumber
 from routing.services import agent_user_access_sync
 
 TIMEZONE_CHOICES = [(name, name) for name in sorted(zoneinfo.available_timezones())]
+LEAD_TYPE_LABELS = dict(LeadType.choices)
 
 
 class CommaListField(forms.CharField):
@@ -151,6 +153,9 @@ class OfficeAdmin(admin.ModelAdmin):
     ]
     inlines = [AgentInline, TrackingNumberInline, RoutingRuleInline]
 
+    class Media:
+        css = {"all": ["css/admin-routing.css"]}
+
     def get_queryset(self, request):
         # Two independent counts over joins multiply each other unless they are distinct.
         return super().get_queryset(request).annotate(
@@ -269,8 +274,23 @@ class RoutingRuleForm(forms.ModelForm):
                     self.fields[name].queryset = queryset.filter(office_id=office_id)
 
 
+class PoolMemberForm(forms.ModelForm):
+    class Meta:
+        model = PoolMember
+        fields = ["agent", "weight"]
+
+    def clean(self):
+        cleaned_data = super().clean()
+        rule, agent = cleaned_data.get("rule"), cleaned_data.get("agent")
+        # PoolMember.clean checks the office once the rule is saved; a rule being added is not yet.
+        if rule is not None and rule.pk is None and agent is not None and agent.office_id != rule.office_id:
+            self.add_error("agent", f"{agent.name} works in another office.")
+        return cleaned_data
+
+
 class PoolMemberInline(admin.TabularInline):
     model = PoolMember
+    form = PoolMemberForm
     fields = ["agent", "weight"]
     extra = 0
     verbose_name_plural = "pool (no members: every agent and team leader of the office, at their own weight)"
@@ -299,6 +319,23 @@ class RoundRobinTurnInline(admin.TabularInline):
         return False
 
 
+class _AlwaysLast(forms.Widget):
+    def render(self, name, value, attrs=None, renderer=None):
+        return "last"
+
+
+class RoutingRuleListForm(forms.ModelForm):
+    """A row of the rule list. The catch-all is always on and always last: its row says so instead
+    of offering inputs (its position is a sentinel no broker needs to see or change)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.is_catch_all:
+            for name in ("position", "active"):
+                self.fields[name].disabled = True
+            self.fields["position"].widget = _AlwaysLast()
+
+
 _CONDITIONS = ["lines", "sources", "lead_types", ("zip_codes", "cities", "area_codes"), ("price_min", "price_max"), "languages", "time_window"]
 
 
@@ -314,6 +351,7 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     ordering = ["office__name", "is_catch_all", "position", "id"]
     filter_horizontal = ["lines"]
     inlines = [PoolMemberInline, RoundRobinTurnInline]
+    actions = ["delete_selected"]
     fieldsets = [
         (None, {"fields": ["office", "name", "position", "active"]}),
         ("Conditions: all must hold (blank holds for any lead)", {"fields": _CONDITIONS}),
@@ -321,25 +359,41 @@ class RoutingRuleAdmin(admin.ModelAdmin):
         ("When they cannot", {"fields": ["fallback", "fallback_agent", "fallback_rule"]}),
     ]
 
+    class Media:
+        css = {"all": ["css/admin-routing.css"]}
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("lines")
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None and obj.is_catch_all:
             # The catch-all takes whatever no other rule took: it has no conditions to edit.
-            return [fs for fs in self.fieldsets if not fs[0] or not fs[0].startswith("Conditions")]
+            return [(None, {"fields": ["office", "name", "place", "active"]})] + [
+                fs for fs in self.fieldsets[1:] if not fs[0].startswith("Conditions")
+            ]
         return self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        return ["office", "active", "position"] if obj is not None and obj.is_catch_all else []
+        return ["office", "active", "place"] if obj is not None and obj.is_catch_all else []
+
+    def get_changelist_form(self, request, **kwargs):
+        return super().get_changelist_form(request, form=RoutingRuleListForm, **kwargs)
+
+    @admin.display(description="position")
+    def place(self, obj):
+        return "Last: tried after every other rule of the office"
 
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and not (obj is not None and obj.is_catch_all)
 
-    def delete_queryset(self, request, queryset):
+    @admin.action(permissions=["delete"], description=gettext_lazy("Delete selected %(verbose_name_plural)s"))
+    def delete_selected(self, request, queryset):
+        """Django's bulk delete refuses a whole selection that holds one rule it may not delete;
+        the catch-alls are left out instead, and the broker is told."""
         if queryset.filter(is_catch_all=True).exists():
-            self.message_user(request, "Catch-all rules stay: every office needs one. The others were deleted.", messages.WARNING)
-        queryset.filter(is_catch_all=False).delete()
+            self.message_user(request, "Catch-all rules stay: every office needs one. They were left out of the selection.", messages.WARNING)
+            queryset = queryset.filter(is_catch_all=False)
+        return django_delete_selected(self, request, queryset) if queryset.exists() else None
 
     @admin.display(description="conditions")
     def conditions(self, obj):
@@ -348,7 +402,8 @@ class RoutingRuleAdmin(admin.ModelAdmin):
         parts = []
         if lines := [line.number for line in obj.lines.all()]:
             parts.append("line " + ", ".join(lines))
-        for label, values in (("source", obj.sources), ("type", obj.lead_types), ("ZIP", obj.zip_codes),
+        lead_types = [str(LEAD_TYPE_LABELS.get(value, value)).lower() for value in obj.lead_types]
+        for label, values in (("source", obj.sources), ("type", lead_types), ("ZIP", obj.zip_codes),
                               ("city", obj.cities), ("area code", obj.area_codes), ("language", obj.languages)):
             if values:
                 parts.append(f"{label} " + ", ".join(values))

@@ -121,7 +121,21 @@
     }
   }, true);
 
+  // "Why was this routed to me?" stays open when a live update re-renders the timeline.
+  var openWhy = new Set();
+  document.addEventListener("toggle", function (e) {
+    if (!e.target.matches || !e.target.matches("details.routing-why")) return;
+    if (e.target.open) openWhy.add(e.target.id); else openWhy.delete(e.target.id);
+  }, true);
+  function reopenWhy() {
+    openWhy.forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el && !el.open) el.open = true;
+    });
+  }
+
   function afterSwap() {
+    reopenWhy();
     tick();
     if (stickToBottom) scrollToBottom();
     var box = document.querySelector("[data-reply]");
