@@ -4,10 +4,11 @@ from django.contrib import admin
 
 from compliance.models import ConsentEvent, NumberProfile
 from compliance.services import number_line_type_set
+from textback_site.admin_mixins import ReadOnlyAdminMixin
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(admin.ModelAdmin):
+class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """An append-only legal record: it must read years later exactly as it was written."""
 
     list_display = ["created_at", "phone", "sender", "kind", "source", "source_ref"]
@@ -16,15 +17,6 @@ class ConsentEventAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_per_page = 100
     fields = ["created_at", "phone", "sender", "kind", "source", "source_ref", "raw_text"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(NumberProfile)

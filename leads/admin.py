@@ -27,20 +27,8 @@ from leads.textback import (
     textback_render,
 )
 from routing.admin import RuleListFilter
+from textback_site.admin_mixins import ReadOnlyAdminMixin
 from routing.models import Brokerage, LeadType, Office, TrackingNumber
-
-
-class ReadOnlyAdminMixin:
-    """For records the product writes: visible to brokers, never added, edited or deleted here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _voicemail(call: Call) -> str:

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from routing.models import WEEKDAYS, Agent, Brokerage, LeadType, Office, PoolMember, RoundRobinTurn, RoutingRule, TrackingNumber
 from routing.services import agent_user_access_sync
+from textback_site.admin_mixins import ReadOnlyAdminMixin
 
 TIMEZONE_CHOICES = [(name, name) for name in sorted(zoneinfo.available_timezones())]
 LEAD_TYPE_LABELS = dict(LeadType.choices)
@@ -302,21 +303,12 @@ class PoolMemberInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class RoundRobinTurnInline(admin.TabularInline):
+class RoundRobinTurnInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = RoundRobinTurn
     fields = ["agent", "assignments", "credit"]
     readonly_fields = fields
     extra = 0
     verbose_name_plural = "round-robin turns (leads given so far; credit > 0: owed leads, < 0: ahead of their share)"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class _AlwaysLast(forms.Widget):
@@ -436,19 +428,10 @@ class PoolMemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoundRobinTurn)
-class RoundRobinTurnAdmin(admin.ModelAdmin):
+class RoundRobinTurnAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Where each agent stands in each pool's turn: the round-robin's own record, not edited by hand."""
 
     list_display = ["rule", "agent", "assignments", "credit"]
     list_filter = ["rule__office", ("rule", RuleListFilter)]
     search_fields = ["agent__name", "rule__name"]
     list_select_related = ["agent__office", "rule__office"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

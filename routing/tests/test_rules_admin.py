@@ -7,37 +7,12 @@ from django.urls import reverse
 
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, new_sid
 from leads.models import Lead, LeadEvent
+from leads.tests.test_admin import form_data, url
 from leads.services import missed_call_record
 from routing.models import Agent, Brokerage, Office, PoolMember, RoutingRule
 from routing.selectors import line_by_number
 
 pytestmark = pytest.mark.django_db
-
-
-def url(model, view: str, *args) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
-
-
-def form_data(response) -> dict:
-    """What the browser would post back from an admin add or change page, inline formsets included."""
-    data = {}
-
-    def add(form):
-        for field in form:
-            value = field.value()
-            if value is None or value is False:
-                continue
-            data[field.html_name] = [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value)
-            if value is True:
-                data[field.html_name] = "on"
-
-    add(response.context["adminform"].form)
-    for inline in response.context["inline_admin_formsets"]:
-        add(inline.formset.management_form)
-        for form in inline.formset.forms:
-            add(form)
-    data["_save"] = "Save"
-    return data
 
 
 def changelist_data(response) -> dict:
