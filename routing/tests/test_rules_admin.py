@@ -3,7 +3,6 @@ a catch-all that always stays, and the reasons a lead went where it went."""
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.urls import reverse
 
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, new_sid
 from leads.models import Lead, LeadEvent
