@@ -7,7 +7,6 @@ import threading
 import pytest
 import time_machine
 from django.db import connection
-from django.utils import timezone
 
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, new_sid
 from inbox.services import agent_reply_send
