@@ -84,8 +84,10 @@ def pool_pick(
     on SQLite every writing transaction already holds the database's lock).
     """
     with transaction.atomic(savepoint=False):
-        # Only the rule's row: its default ordering joins the office, which FOR UPDATE would lock too.
-        RoutingRule.objects.select_for_update(of=("self",)).filter(pk=rule.pk).order_by().values_list("pk", flat=True).first()
+        # Only the rule's row (its default ordering would join and lock the office too), and FOR NO
+        # KEY UPDATE: pickers still queue behind each other, but a transaction that merely references
+        # the rule (a lead's foreign key, checked at its COMMIT) does not wait for them.
+        RoutingRule.objects.select_for_update(of=("self",), no_key=True).filter(pk=rule.pk).order_by().values_list("pk", flat=True).first()
         found = availability(rule_pool(rule), at=at, exclude=exclude)
         skipped.extend(found.skipped)
         if not found.available:
