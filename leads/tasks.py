@@ -2,6 +2,7 @@
 
 import datetime as dt
 import functools
+import logging
 import os
 
 from django.conf import settings
@@ -13,10 +14,15 @@ from leads.call_back import call_back_place
 from leads.selectors import leads_due_ids, webhooks_stranded_ids
 from leads.services import lead_deadline_pass, message_send, outbox_due_ids, status_events_reconcile, twilio_webhook_process
 
+logger = logging.getLogger(__name__)
+
 SEND_TASK = "leads.tasks.message_send_task"
 WEBHOOK_TASK = "leads.tasks.webhook_process_task"
 CALL_BACK_TASK = "leads.tasks.call_back_place_task"
-DEADLINE_TASK = "leads.tasks.lead_deadline_task"
+DEADLINE_TASK = "leads.tasks.lead_deadlines_task"
+# Leads per task: the sweep costs a Redis round trip per task, so batches keep it to a few dozen
+# round trips however many leads fall due at once, while the batches still spread over the workers.
+DEADLINE_BATCH = 25
 
 
 @functools.cache
@@ -37,8 +43,8 @@ def enqueue_call_back_place(call_id: int) -> None:
     async_task(CALL_BACK_TASK, call_id, task_name=f"call-back-{call_id}", group="call-backs", broker=_broker(os.getpid()))
 
 
-def enqueue_lead_deadline(lead_id: int) -> None:
-    async_task(DEADLINE_TASK, lead_id, task_name=f"deadline-{lead_id}", group="escalation", broker=_broker(os.getpid()))
+def enqueue_lead_deadlines(lead_ids: list[int]) -> None:
+    async_task(DEADLINE_TASK, lead_ids, task_name=f"deadlines-{lead_ids[0]}", group="escalation", broker=_broker(os.getpid()))
 
 
 def message_send_task(message_id: int) -> None:
@@ -67,18 +73,23 @@ def outbox_sweep_task() -> int:
     return len(webhook_ids) + len(message_ids) + reconciled
 
 
-def lead_deadline_task(lead_id: int) -> None:
-    lead_deadline_pass(lead_id=lead_id)
+def lead_deadlines_task(lead_ids: list[int]) -> None:
+    for lead_id in lead_ids:
+        try:
+            lead_deadline_pass(lead_id=lead_id)
+        except Exception:  # one lead's failure must not hold up the others; the next sweep retries it
+            logger.exception("escalation step for lead %s failed; the next sweep retries it", lead_id)
 
 
 def escalation_sweep_task() -> int:
-    """Every minute: each lead whose escalation window or claim offer ran out gets a task.
+    """Every minute: the leads whose escalation window or claim offer ran out are handed to the
+    workers, DEADLINE_BATCH to a task.
 
     The sweep only reads an index and enqueues, so it stays fast however many leads are open, and
     the steps spread over every worker; two sweeps (or a slow queue) enqueuing the same lead twice
     is harmless, since a step re-checks under the lead's lock that it is still due.
     """
     lead_ids = leads_due_ids(now=timezone.now())
-    for lead_id in lead_ids:
-        enqueue_lead_deadline(lead_id)
+    for start in range(0, len(lead_ids), DEADLINE_BATCH):
+        enqueue_lead_deadlines(lead_ids[start:start + DEADLINE_BATCH])
     return len(lead_ids)

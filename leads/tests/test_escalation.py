@@ -191,3 +191,33 @@ def test_two_sweepers_at_once_escalate_each_lead_once(brokerage):
     assert errors == []
     assert LeadEvent.objects.filter(kind=LeadEvent.Kind.ESCALATED).count() == len(leads)
     assert sorted(Lead.objects.values_list("escalation_step", flat=True)) == [1] * len(leads)
+
+
+def test_the_sweep_hands_due_leads_to_the_workers_in_batches(brokerage, monkeypatch):
+    import leads.tasks
+
+    due = [miss(phone=f"+1555558{n:04d}") for n in range(7)]
+    batches = []
+    monkeypatch.setattr(leads.tasks, "DEADLINE_BATCH", 3)
+    monkeypatch.setattr(leads.tasks, "enqueue_lead_deadlines", batches.append)
+    assert sweep(T0 + minutes(10)) == 7
+    assert [len(batch) for batch in batches] == [3, 3, 1]
+    assert sorted(i for batch in batches for i in batch) == sorted(lead.pk for lead in due)
+
+
+def test_one_leads_failure_does_not_hold_up_the_rest_of_its_batch(brokerage, monkeypatch):
+    import leads.tasks
+
+    first, second = miss(phone="+15555580001"), miss(phone="+15555580002")
+    real = leads.tasks.lead_deadline_pass
+
+    def flaky(*, lead_id):
+        if lead_id == first.pk:
+            raise RuntimeError("database blinked")
+        return real(lead_id=lead_id)
+
+    monkeypatch.setattr(leads.tasks, "lead_deadline_pass", flaky)
+    with time_machine.travel(T0 + minutes(10), tick=False):
+        leads.tasks.lead_deadlines_task([first.pk, second.pk])
+    assert len(escalations(first)) == 0 and len(escalations(second)) == 1
+    assert Lead.objects.get(pk=first.pk).escalation_due_at == T0 + minutes(10)  # still due: the next sweep retries it
