@@ -162,9 +162,13 @@ def sms_outbox():
 
     locmem.outbox.clear()
     locmem.failures.clear()
+    locmem.line_types.clear()
+    locmem.lookups.clear()
     yield locmem.outbox
     locmem.outbox.clear()
     locmem.failures.clear()
+    locmem.line_types.clear()
+    locmem.lookups.clear()
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """The one gate every outbound text passes, at send time, whatever path created it.
 
-Callers pass why they are texting; the gate answers allowed, or blocked with a reason a person
-can read. A later issue adds quiet hours ("deferred until") without changing this contract.
+Callers say why they are texting and pass what only they know (the office's texting policy,
+when the caller last reached out, what non-reply texts already went); the gate answers allowed,
+blocked with a reason a person can read, or deferred until the first minute the text may go.
+The rules, in the order they are asked, are tabled in the README.
 """
 
 import dataclasses
@@ -9,16 +11,34 @@ import datetime as dt
 import enum
 
 from compliance.models import ConsentEvent
-from compliance.selectors import consent_latest_state_event, number_is_landline
+from compliance.quiet_hours import (
+    LEGAL_END, LEGAL_START, STRICT_STATE_DAILY_CAP, caller_texting_hours, quiet_until,
+)
+from compliance.selectors import (
+    consent_latest_state_event, do_not_contact_event, has_express_consent, number_is_landline,
+    on_national_do_not_call_list,
+)
+
+# A confirmation of an opt-out may follow it within five minutes (FCC, 2024), never later.
+CONFIRMATION_WITHIN = dt.timedelta(minutes=5)
+# An agent's text this soon after the caller called or texted answers them; later it is outreach.
+REPLY_WINDOW = dt.timedelta(minutes=30)
+# An inquiry lets a business answer someone on the national Do Not Call list for three months.
+INQUIRY_RELATIONSHIP = dt.timedelta(days=90)
+CAP_PERIOD = dt.timedelta(hours=24)
 
 
 class Purpose(enum.Enum):
     TEXTBACK = "textback"  # the one informational reply to someone who just called
-    REPLY = "reply"  # an agent answering the lead
+    REPLY = "reply"  # an agent texting the lead
     OPT_OUT_CONFIRMATION = "opt_out_confirmation"
     OPT_IN_CONFIRMATION = "opt_in_confirmation"
     HELP_REPLY = "help_reply"
     AGENT_ALERT = "agent_alert"  # a new-lead alert to an agent's own phone
+
+
+# Answers to a keyword the caller just sent: no quiet hours, no caps (CTIA expects them at once).
+_KEYWORD_ANSWERS = {Purpose.OPT_IN_CONFIRMATION, Purpose.HELP_REPLY}
 
 
 class Verdict(enum.Enum):
@@ -28,11 +48,32 @@ class Verdict(enum.Enum):
 
 
 class Rule(enum.Enum):
-    """Which rule said no, so a page can offer the right way forward (call instead, schedule)."""
+    """Which rule said no, so a page can offer the right way forward (call instead, wait)."""
 
     OPTED_OUT = "opted_out"
+    DO_NOT_CONTACT = "do_not_contact"
+    NATIONAL_DNC = "national_dnc"
     LANDLINE = "landline"
     STALE_CONFIRMATION = "stale_confirmation"
+    QUIET_HOURS = "quiet_hours"
+    MESSAGE_CAP = "message_cap"
+
+
+@dataclasses.dataclass(frozen=True)
+class TextingPolicy:
+    """What a broker set for an office; each value can only be stricter than the law."""
+
+    timezone: str = "America/New_York"  # the office's, for numbers whose own zone is unknown
+    quiet_start: dt.time = LEGAL_START
+    quiet_end: dt.time = LEGAL_END
+    quiet_hours_for_replies: bool = False  # also hold text-backs and answers to a fresh inquiry
+    daily_cap: int = 5  # non-reply texts per number per 24 hours
+
+
+@dataclasses.dataclass(frozen=True)
+class ContactHistory:
+    last_inbound_at: dt.datetime | None = None  # the caller's latest call or text
+    outreach_sent: tuple[dt.datetime, ...] = ()  # when non-reply texts went to the number, oldest first
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +82,7 @@ class GateDecision:
     reason: str = ""
     until: dt.datetime | None = None
     rule: Rule | None = None
+    outreach: bool = False  # the text counts toward the caps: it answers nothing the caller just did
 
     @property
     def allowed(self) -> bool:
@@ -50,24 +92,75 @@ class GateDecision:
 ALLOWED = GateDecision(Verdict.ALLOWED)
 
 
-def gate_check(*, phone: str, sender: str, purpose: Purpose, consent_event_id: int | None = None) -> GateDecision:
-    """May we text `phone` from `sender` now, for `purpose`?
+def _blocked(rule: Rule, reason: str) -> GateDecision:
+    return GateDecision(Verdict.BLOCKED, reason, rule=rule)
 
-    An opt-out blocks everything except the single confirmation of that very opt-out.
-    """
+
+def gate_check(
+    *, phone: str, sender: str, purpose: Purpose, at: dt.datetime, policy: TextingPolicy = TextingPolicy(),
+    history: ContactHistory = ContactHistory(), consent_event_id: int | None = None,
+) -> GateDecision:
+    """May we text `phone` from `sender` at `at`, for `purpose`?"""
     latest = consent_latest_state_event(phone=phone, sender=sender)
     opted_out = latest is not None and latest.kind == ConsentEvent.Kind.OPT_OUT
     if purpose is Purpose.OPT_OUT_CONFIRMATION:
-        if opted_out and latest.pk == consent_event_id:
-            return ALLOWED
-        return GateDecision(
-            Verdict.BLOCKED, "This confirmation no longer matches the number's latest opt-out.", rule=Rule.STALE_CONFIRMATION
-        )
+        # An opt-out blocks everything except the single, prompt confirmation of that very opt-out.
+        if not (opted_out and latest.pk == consent_event_id):
+            return _blocked(Rule.STALE_CONFIRMATION, "This confirmation no longer matches the number's latest opt-out.")
+        if at - latest.created_at > CONFIRMATION_WITHIN:
+            return _blocked(Rule.STALE_CONFIRMATION, "Too late: an opt-out may be confirmed within 5 minutes only.")
+        return ALLOWED
+    if purpose is not Purpose.AGENT_ALERT:  # the agent's own phone: only their own STOP applies
+        dnc = do_not_contact_event(phone=phone)
+        if dnc is not None:
+            by = f" by {dnc.actor}" if dnc.actor else ""
+            return _blocked(Rule.DO_NOT_CONTACT, f"On the brokerage's do-not-contact list (added{by} on {dnc.created_at:%Y-%m-%d}).")
     if opted_out:
-        return GateDecision(
-            Verdict.BLOCKED, "Opted out: the caller asked us to stop texting, or the carrier reported an opt-out.",
-            rule=Rule.OPTED_OUT,
-        )
+        return _blocked(Rule.OPTED_OUT, "Opted out: the caller asked us to stop texting, or the carrier reported an opt-out.")
+    if purpose is Purpose.AGENT_ALERT:
+        return ALLOWED
     if number_is_landline(phone=phone):
-        return GateDecision(Verdict.BLOCKED, "Landline: the number cannot receive texts; call instead.", rule=Rule.LANDLINE)
-    return ALLOWED
+        return _blocked(Rule.LANDLINE, "Landline: the number cannot receive texts; call instead.")
+    if purpose in _KEYWORD_ANSWERS:
+        return ALLOWED
+    answers_caller = purpose is Purpose.TEXTBACK or (
+        history.last_inbound_at is not None and at - history.last_inbound_at <= REPLY_WINDOW
+    )
+    if not answers_caller and on_national_do_not_call_list(phone=phone):
+        inquired = history.last_inbound_at is not None and at - history.last_inbound_at <= INQUIRY_RELATIONSHIP
+        if not inquired and not has_express_consent(phone=phone, sender=sender):
+            return _blocked(
+                Rule.NATIONAL_DNC,
+                "On the national Do Not Call list, with no inquiry in the last 3 months and no express consent.",
+            )
+    return _timing(phone=phone, at=at, policy=policy, history=history, answers_caller=answers_caller)
+
+
+def _timing(*, phone: str, at: dt.datetime, policy: TextingPolicy, history: ContactHistory, answers_caller: bool) -> GateDecision:
+    """Quiet hours in the caller's time zone, then the daily cap; either defers, never drops."""
+    hours = caller_texting_hours(
+        phone=phone, office_start=policy.quiet_start, office_end=policy.quiet_end, fallback_tz=policy.timezone
+    )
+    if answers_caller and not policy.quiet_hours_for_replies:
+        return ALLOWED  # answering someone who reached out a moment ago is not a solicitation
+    until = quiet_until(hours=hours, at=at)
+    if until is not None:
+        return GateDecision(
+            Verdict.DEFERRED, f"Quiet hours for this caller: texts go {hours.describe()}.", until=until,
+            rule=Rule.QUIET_HOURS, outreach=not answers_caller,
+        )
+    if answers_caller:
+        return ALLOWED
+    cap = min(policy.daily_cap, STRICT_STATE_DAILY_CAP) if hours.state else policy.daily_cap
+    recent = [sent for sent in history.outreach_sent if at - sent < CAP_PERIOD]
+    if len(recent) >= cap:
+        # The cap frees a slot when the oldest text that fills it is 24 hours old; that moment
+        # may itself fall in quiet hours.
+        frees_at = recent[-cap] + CAP_PERIOD
+        until = quiet_until(hours=hours, at=frees_at) or frees_at
+        where = " (a Florida or Oklahoma number)" if hours.state and cap == STRICT_STATE_DAILY_CAP else ""
+        return GateDecision(
+            Verdict.DEFERRED, f"At most {cap} texts that are not replies per 24 hours{where}.", until=until,
+            rule=Rule.MESSAGE_CAP, outreach=True,
+        )
+    return GateDecision(Verdict.ALLOWED, outreach=True)

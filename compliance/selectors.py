@@ -1,30 +1,112 @@
 """Reads of consent state; the gate and the pages ask the same questions the same way."""
 
+import dataclasses
+
 from django.db.models import Q
 
-from compliance.models import ConsentEvent, NumberProfile
+from compliance.models import GENESIS_HASH, ConsentEvent, ConsentLedgerHead, DoNotCallNumber, NumberProfile
+
+Kind, Source = ConsentEvent.Kind, ConsentEvent.Source
 
 # Kinds that change whether we may text; help and implied events do not undo an opt-out.
-_STATE_KINDS = [ConsentEvent.Kind.OPT_OUT, ConsentEvent.Kind.OPT_IN]
+STATE_KINDS = [Kind.OPT_OUT, Kind.OPT_IN, Kind.EXPRESS_OPT_IN]
 
 
 def consent_latest_state_event(*, phone: str, sender: str) -> ConsentEvent | None:
-    """The newest opt-out or opt-in that applies to this sender (or to every sender)."""
+    """The newest opt-out or opt-in that applies to this sender (or to the whole brokerage)."""
     return (
-        ConsentEvent.objects.filter(Q(sender=sender) | Q(sender=""), phone=phone, kind__in=_STATE_KINDS)
-        .order_by("-created_at", "-id")
+        ConsentEvent.objects.filter(Q(sender=sender) | Q(sender=""), phone=phone, kind__in=STATE_KINDS)
+        .order_by("-seq")
         .first()
     )
 
 
 def consent_is_opted_out(*, phone: str, sender: str) -> bool:
     event = consent_latest_state_event(phone=phone, sender=sender)
-    return event is not None and event.kind == ConsentEvent.Kind.OPT_OUT
+    return event is not None and event.kind == Kind.OPT_OUT
+
+
+def do_not_contact_event(*, phone: str) -> ConsentEvent | None:
+    """The brokerage's own do-not-contact entry for the number, if it stands.
+
+    Only a brokerage-wide express opt-in recorded after it lifts it: a START to one line is the
+    caller talking to that line, not the brokerage taking them off its own list.
+    """
+    latest = (
+        ConsentEvent.objects.filter(phone=phone, sender="")
+        .filter(Q(kind=Kind.OPT_OUT, source=Source.INTERNAL_DNC) | Q(kind=Kind.EXPRESS_OPT_IN))
+        .order_by("-seq")
+        .first()
+    )
+    return latest if latest is not None and latest.kind == Kind.OPT_OUT else None
+
+
+def has_express_consent(*, phone: str, sender: str) -> bool:
+    """An express opt-in that no later opt-out withdrew."""
+    latest = consent_latest_state_event(phone=phone, sender=sender)
+    return latest is not None and latest.kind == Kind.EXPRESS_OPT_IN
+
+
+def on_national_do_not_call_list(*, phone: str) -> bool:
+    return DoNotCallNumber.objects.filter(phone=phone).exists()
 
 
 def number_is_landline(*, phone: str) -> bool:
     return NumberProfile.objects.filter(phone=phone, line_type=NumberProfile.LineType.LANDLINE).exists()
 
 
+def number_line_type_known(*, phone: str) -> bool:
+    return NumberProfile.objects.filter(phone=phone).exclude(line_type=NumberProfile.LineType.UNKNOWN).exists()
+
+
 def consent_history(*, phone: str) -> list[ConsentEvent]:
-    return list(ConsentEvent.objects.filter(phone=phone).order_by("-created_at", "-id"))
+    return list(ConsentEvent.objects.filter(phone=phone).order_by("-seq"))
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerBreak:
+    seq: int
+    event_id: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"event #{self.event_id} (sequence {self.seq})" if self.event_id else f"sequence {self.seq}"
+        return f"Broken at {where}: {self.problem}"
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerReport:
+    events: int
+    head_hash: str
+    first_break: LedgerBreak | None
+
+
+def ledger_verify() -> LedgerReport:
+    """Walk the chain from the first event and report the first link that does not hold.
+
+    Catches an edited row (its contents no longer match its hash), a deleted one (a gap in the
+    sequence, or the next event pointing at a hash nobody has), a row slipped in, and a tail cut
+    off (the head row remembers the last link).
+    """
+    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    for event in ConsentEvent.objects.order_by("seq").iterator(chunk_size=5000):
+        if event.seq != expected_seq:
+            missing = f"sequence {expected_seq}" + (f" to {event.seq - 1}" if event.seq - 1 > expected_seq else "")
+            return LedgerReport(count, prev_hash, LedgerBreak(event.seq, event.pk, f"{missing} missing before it (deleted?)."))
+        if event.prev_hash != prev_hash:
+            return LedgerReport(count, prev_hash, LedgerBreak(
+                event.seq, event.pk, "it does not point at the event before it (an event was replaced or re-chained)."
+            ))
+        if event.compute_hash() != event.hash:
+            return LedgerReport(count, prev_hash, LedgerBreak(
+                event.seq, event.pk,
+                f"its contents no longer match its hash (edited after it was written): {event.get_kind_display()} "
+                f"for {event.phone} at {event.created_at:%Y-%m-%d %H:%M:%S} UTC.",
+            ))
+        expected_seq, prev_hash, count = expected_seq + 1, event.hash, count + 1
+    head = ConsentLedgerHead.objects.filter(pk=1).first()
+    if head is not None and (head.seq, head.hash) != (count, prev_hash):
+        return LedgerReport(count, prev_hash, LedgerBreak(
+            count + 1, None, f"the ledger ends at sequence {count} but its head says {head.seq} (events cut from the end?)."
+        ))
+    return LedgerReport(count, prev_hash, None)

@@ -1,36 +1,62 @@
-"""Writes to the consent record and the number profiles."""
+"""Writes to the consent ledger, the do-not-call list and the number profiles."""
 
+import csv
+import dataclasses
+import datetime as dt
+import io
+
+import phonenumbers
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from compliance.models import ConsentEvent, NumberProfile
+from compliance.models import ConsentEvent, ConsentLedgerHead, DoNotCallNumber, NumberProfile
 
 
 def consent_record(
-    *, phone: str, sender: str, kind: str, source: str, source_ref: str = "", raw_text: str = ""
+    *, phone: str, sender: str, kind: str, source: str, source_ref: str = "", raw_text: str = "",
+    actor: str = "", note: str = "",
 ) -> tuple[ConsentEvent, bool]:
-    """Append a consent event; a replay of the same source (same SID, same kind) returns the original."""
+    """Append a consent event to the ledger; a replay of the same source (same SID, same kind)
+    returns the original.
+
+    The ledger's head row is locked until the caller's transaction commits, so events join the
+    chain one at a time. Callers take it last, after any lead, routing-rule or message rows they
+    lock (so no two transactions wait on each other), and as late as they can on busy paths.
+    """
     if source_ref:
         existing = ConsentEvent.objects.filter(source_ref=source_ref, kind=kind).first()
         if existing:
             return existing, False
     try:
         with transaction.atomic():
-            event = ConsentEvent.objects.create(
-                phone=phone, sender=sender, kind=kind, source=source, source_ref=source_ref, raw_text=raw_text[:1600]
+            head = _ledger_head_locked()
+            event = ConsentEvent(
+                seq=head.seq + 1, prev_hash=head.hash, phone=phone, sender=sender, kind=kind, source=source,
+                source_ref=source_ref, raw_text=raw_text[:1600], actor=actor[:200], note=note[:4000],
+                created_at=timezone.now(),
             )
+            event.hash = event.compute_hash()
+            event.save()
+            head.seq, head.hash = event.seq, event.hash
+            head.save(update_fields=["seq", "hash"])
     except IntegrityError:
+        if not source_ref:
+            raise
         # A concurrent duplicate won the insert; the unique constraint settled it.
         return ConsentEvent.objects.get(source_ref=source_ref, kind=kind), False
     return event, True
 
 
-def consent_note_implied(*, phone: str, sender: str, kind: str, source: str, source_ref: str, raw_text: str = "") -> None:
-    """Append an implied-consent event unless this call or text already left one: one statement
-    (insert, ignoring the duplicate), because every missed call records it on the hot path."""
-    ConsentEvent.objects.bulk_create(
-        [ConsentEvent(phone=phone, sender=sender, kind=kind, source=source, source_ref=source_ref, raw_text=raw_text[:1600])],
-        ignore_conflicts=True,
+def _ledger_head_locked() -> ConsentLedgerHead:
+    head = ConsentLedgerHead.objects.select_for_update().filter(pk=1).first()
+    if head is not None:
+        return head
+    # A database emptied table by table (a test's flush) has no head: start from the last link.
+    last = ConsentEvent.objects.order_by("-seq").first()
+    ConsentLedgerHead.objects.get_or_create(
+        pk=1, defaults={"seq": last.seq, "hash": last.hash} if last else {}
     )
+    return ConsentLedgerHead.objects.select_for_update().get(pk=1)
 
 
 def number_line_type_set(*, phone: str, line_type: str, source: str) -> NumberProfile:
@@ -38,3 +64,50 @@ def number_line_type_set(*, phone: str, line_type: str, source: str) -> NumberPr
         phone=phone, defaults={"line_type": line_type, "source": source}
     )
     return profile
+
+
+@dataclasses.dataclass
+class DoNotCallImport:
+    added: int = 0
+    already_listed: int = 0
+    invalid_rows: list[int] = dataclasses.field(default_factory=list)  # 1-based row numbers
+
+
+def do_not_call_import(*, csv_text: str, batch: str, now: dt.datetime | None = None) -> DoNotCallImport:
+    """Load numbers from a Do Not Call Registry download (or any CSV holding US numbers).
+
+    The registry's files give each number as ten digits, in one column or as area code and
+    number in two; other columns (dates, states) are ignored. A header row is skipped as
+    invalid input would be, and reported with the rest, so a broker can see what was not read.
+    """
+    now = now or timezone.now()
+    result, numbers = DoNotCallImport(), {}
+    for row_number, row in enumerate(csv.reader(io.StringIO(csv_text)), start=1):
+        phone = _us_number(row)
+        if phone is None:
+            if any(cell.strip() for cell in row):
+                result.invalid_rows.append(row_number)
+            continue
+        numbers[phone] = None
+    listed = set()
+    phones = list(numbers)
+    for start in range(0, len(phones), 5000):
+        listed.update(DoNotCallNumber.objects.filter(phone__in=phones[start:start + 5000]).values_list("phone", flat=True))
+    new = [DoNotCallNumber(phone=p, imported_at=now, batch=batch[:120]) for p in phones if p not in listed]
+    DoNotCallNumber.objects.bulk_create(new, batch_size=5000, ignore_conflicts=True)
+    result.added, result.already_listed = len(new), len(listed)
+    return result
+
+
+def _us_number(row: list[str]) -> str | None:
+    digits = [("".join(ch for ch in cell if ch.isdigit())) for cell in row[:2]]
+    candidates = [digits[0]] + (["".join(digits)] if len(digits) == 2 else [])
+    for candidate in candidates:
+        if len(candidate) == 11 and candidate.startswith("1"):
+            candidate = candidate[1:]
+        if len(candidate) != 10:
+            continue
+        parsed = phonenumbers.parse("+1" + candidate)
+        if phonenumbers.is_possible_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return None

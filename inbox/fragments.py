@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from compliance.selectors import consent_history
 from compliance.gate import GateDecision, Verdict
 from inbox import selectors
 from leads.models import Lead
@@ -98,6 +99,7 @@ def thread_context(*, agent: Agent, lead: Lead, state: InboxState, parts=THREAD_
         "agent": agent, "state": state, "lead": lead,
         "gate": gate, "gate_blocked": gate.verdict is Verdict.BLOCKED, "gate_deferred": gate.verdict is Verdict.DEFERRED,
         "can_claim": lead.assigned_agent_id is None and agent.role != Agent.Role.BROKER,
+        "consent_basis": selectors.consent_basis(lead=lead) if gate.verdict is not Verdict.BLOCKED else "",
     }
     if "timeline" in parts:
         context["timeline"] = selectors.thread_timeline(lead=lead)
@@ -108,6 +110,8 @@ def thread_context(*, agent: Agent, lead: Lead, state: InboxState, parts=THREAD_
             transfer_targets=selectors.transfer_targets(lead=lead),
             outcomes=[choice for choice in Lead.Outcome.choices if choice[0]],
             lead_types=LeadType.choices,
+            consent_history=consent_history(phone=lead.phone),
+            is_manager=agent.role != Agent.Role.AGENT,
         )
     return context
 

@@ -10,11 +10,13 @@ import datetime as dt
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from compliance.gate import GateDecision, Purpose, gate_check
+from compliance.gate import GateDecision
 from compliance.models import ConsentEvent
+from compliance.selectors import consent_latest_state_event
 from leads.models import Call, Lead, LeadEvent, LeadRead, Message, ReplySnippet
-from leads.selectors import leads_visible_to
+from leads.selectors import leads_visible_to, text_gate
 from leads.textback import placeholders_fill
 from routing.models import Agent, TrackingNumber
 from routing.selectors import LEAD_TAKING_ROLES
@@ -36,11 +38,12 @@ VIEWS = [
     InboxView("pool", "Unassigned"),
     InboxView("needs_reply", "Needs reply"),
     InboxView("escalated", "Escalated"),
+    InboxView("call_back", "Call back"),
     InboxView("closed", "Closed"),
 ]
 VIEW_KEYS = {view.key for view in VIEWS}
 # Views whose counts the list's tabs show (cheap, indexed, and the ones agents act on).
-COUNTED_VIEWS = ["mine", "pool", "needs_reply"]
+COUNTED_VIEWS = ["mine", "pool", "needs_reply", "call_back"]
 
 
 def agent_for_user(user) -> Agent | None:
@@ -58,6 +61,8 @@ def _view_filter(view: str, agent: Agent) -> Q:
         "needs_reply": open_ & Q(awaiting_reply_since__isnull=False),
         # Escalated and still waiting: the ladder's step resets once someone answers.
         "escalated": open_ & Q(escalation_step__gt=0),
+        # Numbers that cannot take texts (landlines): someone has to call.
+        "call_back": open_ & Q(call_back_since__isnull=False),
         "closed": Q(status=Lead.Status.CLOSED),
     }[view]
 
@@ -131,7 +136,9 @@ class TimelineItem:
 
 
 # Consent events that change what we may send, or that the agent should know the caller asked.
-_TIMELINE_CONSENT_KINDS = [ConsentEvent.Kind.OPT_OUT, ConsentEvent.Kind.OPT_IN, ConsentEvent.Kind.HELP]
+_TIMELINE_CONSENT_KINDS = [
+    ConsentEvent.Kind.OPT_OUT, ConsentEvent.Kind.OPT_IN, ConsentEvent.Kind.EXPRESS_OPT_IN, ConsentEvent.Kind.HELP,
+]
 
 
 def thread_timeline(*, lead: Lead) -> list[TimelineItem]:
@@ -165,7 +172,17 @@ def reply_line(*, lead: Lead) -> TrackingNumber:
 
 def reply_gate(*, lead: Lead) -> GateDecision:
     """What the compliance gate would say to an agent's reply right now (it asks again at send time)."""
-    return gate_check(phone=lead.phone, sender=reply_line(lead=lead).sender, purpose=Purpose.REPLY)
+    return text_gate(lead=lead, line=reply_line(lead=lead), kind=Message.Kind.REPLY, at=timezone.now())
+
+
+def consent_basis(*, lead: Lead) -> str:
+    """Why we may text the lead, when nothing stops us: what the thread's badge says."""
+    latest = consent_latest_state_event(phone=lead.phone, sender=reply_line(lead=lead).sender)
+    if latest is not None and latest.kind == ConsentEvent.Kind.EXPRESS_OPT_IN:
+        return "Express consent"
+    if latest is not None and latest.kind == ConsentEvent.Kind.OPT_IN:
+        return "Opted back in"
+    return "Implied: they reached out"
 
 
 def transfer_targets(*, lead: Lead, exclude: Agent | None = None) -> list[Agent]:

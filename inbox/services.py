@@ -14,10 +14,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance.gate import Verdict
+from compliance.models import ConsentEvent
+from compliance.selectors import consent_latest_state_event, do_not_contact_event
+from compliance.services import consent_record
 from inbox.selectors import reply_gate, reply_line
 from leads.models import Lead, LeadEvent, LeadRead, Message
 from leads.selectors import leads_visible_to
-from leads.services import lead_assign, lead_event_publish, message_queue
+from leads.services import held_texts_settle, lead_assign, lead_event_publish, message_queue, opt_out_record
 from routing.models import Agent, LeadType
 from routing.selectors import LEAD_TAKING_ROLES
 from textback_site.events import publish_on_commit
@@ -196,6 +199,7 @@ def agent_reply_send(*, agent: Agent, lead: Lead, body: str) -> Message:
         lead = _lead_locked(lead, agent)
         if lead.assigned_agent_id is None and agent.role in LEAD_TAKING_ROLES:
             lead = lead_assign(lead=lead, agent=agent, actor=agent, kind=LeadEvent.Kind.CLAIMED, reason="Replied first.")
+        held_texts_settle(lead, now, because="An agent replied first.")
         deferred = decision.verdict is Verdict.DEFERRED
         message = message_queue(
             lead=lead, line=reply_line(lead=lead), kind=Message.Kind.REPLY, body=body, now=now, agent=agent,
@@ -228,3 +232,99 @@ def agent_duty_set(*, agent: Agent, on_duty: bool) -> Agent:
         agent.on_duty = on_duty
         agent.save(update_fields=["on_duty"])
     return agent
+
+
+# --- consent ------------------------------------------------------------------------------------
+
+
+class ConsentAction:
+    EXPRESS_OPT_IN = "opt_in"
+    OPT_OUT = "opt_out"
+    DO_NOT_CONTACT = "do_not_contact"
+    CHOICES = [EXPRESS_OPT_IN, OPT_OUT, DO_NOT_CONTACT]
+
+
+def _actor_label(agent: Agent) -> str:
+    # Named as they are today: the ledger must still say who it was after the account is gone.
+    return f"{agent.name} <{agent.user.email}>"
+
+
+def consent_record_by_agent(*, actor: Agent, lead: Lead, action: str, note: str) -> ConsentEvent:
+    """An agent records what the caller said about texts (on the phone, in person, by email).
+
+    These apply brokerage-wide. An opt-out holds until the caller opts in again; a number on the
+    do-not-contact list comes off it only when a team leader or broker records an express
+    opt-in. A STOP texted to a line can only be undone by the caller texting START to it:
+    the carrier blocks that line until then, whatever we record.
+    """
+    note = note.strip()
+    if action not in ConsentAction.CHOICES:
+        raise ActionRefused("Choose express opt-in, opt-out or do not contact.")
+    if not note:
+        raise ActionRefused("Say how the caller gave or withdrew consent, and when; the note is kept as proof.")
+    manager = actor.role != Agent.Role.AGENT
+    if action == ConsentAction.DO_NOT_CONTACT and not manager:
+        raise ActionRefused("Only a team leader or broker can put a number on the do-not-contact list.")
+    now = timezone.now()
+    with transaction.atomic():
+        lead = _lead_locked(lead, actor)
+        line = reply_line(lead=lead)
+        common = {"phone": lead.phone, "sender": "", "actor": _actor_label(actor), "note": note}
+        if action == ConsentAction.EXPRESS_OPT_IN:
+            latest = consent_latest_state_event(phone=lead.phone, sender=line.sender)
+            if latest and latest.kind == ConsentEvent.Kind.OPT_OUT and latest.sender and latest.source in (
+                ConsentEvent.Source.KEYWORD, ConsentEvent.Source.CARRIER
+            ):
+                raise ActionRefused(f"They texted STOP to {line.number}; only they can undo that, by texting START to it.")
+            if do_not_contact_event(phone=lead.phone) and not manager:
+                raise ActionRefused("The number is on the do-not-contact list; a team leader or broker can take it off.")
+            event, _ = consent_record(kind=ConsentEvent.Kind.EXPRESS_OPT_IN, source=ConsentEvent.Source.AGENT, **common)
+        else:
+            source = ConsentEvent.Source.INTERNAL_DNC if action == ConsentAction.DO_NOT_CONTACT else ConsentEvent.Source.AGENT
+            event = opt_out_record(lead=lead, line=line, now=now, confirm=False, source=source, **common)
+        _publish_updated(lead)
+    return event
+
+
+def revocation_review(*, actor: Agent, lead: Lead, message_id: int, opted_out: bool) -> Message:
+    """An agent reads a text the system could not be sure about ("stop" in a longer sentence) and
+    says whether it asks us to stop texting. If it does, it is honoured as if it had been clear:
+    opted out at once, with the one confirmation text."""
+    now = timezone.now()
+    with transaction.atomic():
+        lead = _lead_locked(lead, actor)
+        message = (
+            lead.messages.select_for_update().select_related("line__office__brokerage")
+            .filter(pk=message_id, revocation_check=Message.RevocationCheck.PENDING).first()
+        )
+        if message is None:
+            raise ActionRefused("Someone already answered this.", conflict=True)
+        if opted_out:
+            opt_out_record(
+                lead=lead, line=message.line, now=now, confirm=True, phone=lead.phone, sender=message.line.sender,
+                source=ConsentEvent.Source.TEXT, source_ref=message.provider_sid or f"message:{message.pk}",
+                raw_text=message.body, actor=_actor_label(actor), note="Confirmed by an agent as a request to stop texting.",
+            )
+            message.revocation_check = Message.RevocationCheck.OPTED_OUT
+        else:
+            message.revocation_check = Message.RevocationCheck.DISMISSED
+            LeadEvent.objects.create(
+                lead=lead, kind=LeadEvent.Kind.CONSENT, actor=actor,
+                text=f"Read “{message.body[:120]}” as not asking us to stop texting.",
+            )
+        message.save(update_fields=["revocation_check", "updated_at"])
+        _publish_updated(lead)
+    return message
+
+
+def lead_call_back_done(*, actor: Agent, lead: Lead) -> Lead:
+    """The agent called the lead back (or tried enough): the task leaves the Call back list."""
+    with transaction.atomic():
+        lead = _lead_locked(lead, actor)
+        if lead.call_back_since is None:
+            return lead
+        lead.call_back_since, lead.call_back_reason = None, ""
+        lead.save(update_fields=["call_back_since", "call_back_reason"])
+        LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.CALL_BACK, actor=actor, text="Call-back done.")
+        _publish_updated(lead)
+    return lead

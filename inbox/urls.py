@@ -12,6 +12,9 @@ urlpatterns = [
     path("leads/<int:lead_id>/note/", views.note, name="inbox-note"),
     path("leads/<int:lead_id>/details/", views.details, name="inbox-details"),
     path("leads/<int:lead_id>/call-back/", views.call_back, name="inbox-call-back"),
+    path("leads/<int:lead_id>/call-back/done/", views.call_back_done, name="inbox-call-back-done"),
+    path("leads/<int:lead_id>/consent/", views.consent, name="inbox-consent"),
+    path("leads/<int:lead_id>/revocation/", views.revocation, name="inbox-revocation"),
     path("me/duty/", views.duty, name="inbox-duty"),
     path("reports/fairness/", views.fairness_report, name="fairness-report"),
 ]

@@ -197,6 +197,33 @@ def details(request, lead):
     return "Details saved."
 
 
+@_lead_action(parts=("thread_header", "timeline", "panel", "composer"))
+def consent(request, lead):
+    event = services.consent_record_by_agent(
+        actor=request.agent, lead=lead, action=request.POST.get("action", ""), note=request.POST.get("note", "")
+    )
+    if event.source == event.Source.INTERNAL_DNC:
+        return "On the do-not-contact list: nothing will be texted to this number."
+    return f"Recorded: {event.get_kind_display().lower()}."
+
+
+@_lead_action(parts=("thread_header", "timeline", "panel", "composer"))
+def revocation(request, lead):
+    decision, message_id = request.POST.get("decision", ""), request.POST.get("message", "")
+    if decision not in ("opt_out", "not_opt_out") or not message_id.isdigit():
+        raise services.ActionRefused("Say whether the text asks us to stop texting.")
+    services.revocation_review(actor=request.agent, lead=lead, message_id=int(message_id), opted_out=decision == "opt_out")
+    if decision == "opt_out":
+        return "Opted out: nothing more is texted to this number; one confirmation goes now."
+    return "Noted: not an opt-out."
+
+
+@_lead_action(parts=("thread_header", "timeline"))
+def call_back_done(request, lead):
+    services.lead_call_back_done(actor=request.agent, lead=lead)
+    return "Call-back done."
+
+
 @_lead_action()
 def call_back(request, lead):
     call_back_start(agent=request.agent, lead=lead)

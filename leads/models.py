@@ -63,6 +63,13 @@ class MessageKind(models.TextChoices):
     AGENT_ALERT = "agent_alert", "Alert to the agent"  # to the agent's own phone, not the lead
 
 
+class RevocationCheck(models.TextChoices):
+    NONE = "", "—"
+    PENDING = "pending", "Waiting for an agent"
+    OPTED_OUT = "opted_out", "Confirmed: opted out"
+    DISMISSED = "dismissed", "Not an opt-out"
+
+
 class MessageSender(models.TextChoices):
     LEAD = "lead", "Lead"
     SYSTEM = "system", "System"
@@ -122,6 +129,10 @@ class Lead(models.Model):
         null=True, blank=True, editable=False,
         help_text="When the lead escalates (or its claim offer runs out) if nobody answers it first; kept by save().",
     )
+    call_back_since = models.DateTimeField(
+        null=True, blank=True, help_text="Set while the lead waits for a call back because it cannot take texts.",
+    )
+    call_back_reason = models.CharField(max_length=255, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
     appointment_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -257,6 +268,8 @@ class Message(models.Model):
 
     Sender = MessageSender
 
+    RevocationCheck = RevocationCheck
+
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="messages")
     line = models.ForeignKey(TrackingNumber, on_delete=models.PROTECT, related_name="messages")
     direction = models.CharField(max_length=3, choices=Direction.choices)
@@ -270,6 +283,13 @@ class Message(models.Model):
     consent_event = models.ForeignKey(
         "compliance.ConsentEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="messages",
         help_text="The opt-out or opt-in this message confirms.",
+    )
+    outreach = models.BooleanField(
+        default=False, help_text="Sent without the caller having just reached out: counts toward the daily caps.",
+    )
+    revocation_check = models.CharField(
+        max_length=12, choices=RevocationCheck.choices, blank=True,
+        help_text="An inbound text that may be asking us to stop, and what an agent made of it.",
     )
     body = models.TextField()
     segments = models.PositiveSmallIntegerField(default=1)
@@ -402,6 +422,8 @@ class LeadEventKind(models.TextChoices):
     OUTCOME = "outcome", "Outcome"
     NOTE = "note", "Internal note"
     EDITED = "edited", "Details edited"
+    CALL_BACK = "call_back", "Call-back task"
+    CONSENT = "consent", "Consent"
 
 
 class LeadEvent(models.Model):

@@ -6,8 +6,9 @@ import datetime as dt
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from compliance.gate import CAP_PERIOD, ContactHistory, GateDecision, Purpose, TextingPolicy, gate_check
 from leads.models import Call, Lead, Message, TwilioWebhook
-from routing.models import Agent, TrackingNumber
+from routing.models import Agent, Office, TrackingNumber
 from routing.selectors import LeadFacts, ring_candidates
 
 
@@ -25,6 +26,42 @@ def lead_facts(lead: Lead, line: TrackingNumber) -> LeadFacts:
         office=line.office, line=line, phone=lead.phone, source=line.source, lead_type=lead.lead_type,
         zip_code=lead.zip_code or line.zip_code, city=lead.city or line.city, price=lead.price or line.price,
         language=lead.language,
+    )
+
+
+PURPOSE_BY_KIND = {
+    Message.Kind.TEXTBACK: Purpose.TEXTBACK,
+    Message.Kind.REPLY: Purpose.REPLY,
+    Message.Kind.OPT_OUT_CONFIRMATION: Purpose.OPT_OUT_CONFIRMATION,
+    Message.Kind.OPT_IN_CONFIRMATION: Purpose.OPT_IN_CONFIRMATION,
+    Message.Kind.HELP_REPLY: Purpose.HELP_REPLY,
+    Message.Kind.AGENT_ALERT: Purpose.AGENT_ALERT,
+}
+
+
+def texting_policy(office: Office) -> TextingPolicy:
+    return TextingPolicy(
+        timezone=office.timezone, quiet_start=office.quiet_hours_start, quiet_end=office.quiet_hours_end,
+        quiet_hours_for_replies=office.quiet_hours_for_replies, daily_cap=office.daily_text_cap,
+    )
+
+
+def contact_history(*, lead: Lead, at: dt.datetime) -> ContactHistory:
+    """When the caller last reached out (a call or a text), and the outreach texts of the last day."""
+    last_text = lead.messages.filter(direction=Message.Direction.INBOUND).order_by("-created_at").values_list("created_at", flat=True)[:1]
+    last_call = lead.calls.filter(direction=Call.Direction.INBOUND).order_by("-created_at").values_list("created_at", flat=True)[:1]
+    outreach = lead.messages.filter(outreach=True, sent_at__gt=at - CAP_PERIOD).order_by("sent_at").values_list("sent_at", flat=True)
+    return ContactHistory(last_inbound_at=max([*last_text, *last_call], default=None), outreach_sent=tuple(outreach))
+
+
+def text_gate(*, lead: Lead, line: TrackingNumber, kind: str, at: dt.datetime, to_number: str = "", consent_event_id: int | None = None) -> GateDecision:
+    """Ask the compliance gate about one text, with what only the leads app knows: the office's
+    policy and the caller's recent contact (needed for agents' texts only)."""
+    purpose = PURPOSE_BY_KIND[kind]
+    return gate_check(
+        phone=to_number or lead.phone, sender=line.sender, purpose=purpose, at=at, policy=texting_policy(lead.office),
+        history=contact_history(lead=lead, at=at) if purpose is Purpose.REPLY else ContactHistory(),
+        consent_event_id=consent_event_id,
     )
 
 

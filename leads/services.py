@@ -16,13 +16,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from compliance.gate import Purpose, Verdict, gate_check
-from compliance.keywords import Keyword, keyword_classify, revocation_detect
+from compliance.gate import Rule, Verdict
+from compliance.keywords import Keyword, Revocation, keyword_classify, revocation_classify
 from compliance.models import ConsentEvent, NumberProfile
 from compliance.selectors import consent_is_opted_out
-from compliance.services import consent_note_implied, consent_record, number_line_type_set
+from compliance.services import consent_record, number_line_type_set
 from leads.models import Call, Lead, LeadEvent, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
-from leads.selectors import lead_facts, lead_live_groups
+from leads.selectors import lead_facts, lead_live_groups, text_gate
 from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
 from leads.textback import DEFAULT_TEMPLATES, segment_count, textback_render
 from routing.models import Agent, TrackingNumber
@@ -34,14 +34,6 @@ from textback_site.events import publish_on_commit
 
 logger = logging.getLogger(__name__)
 
-_PURPOSE_BY_KIND = {
-    Message.Kind.TEXTBACK: Purpose.TEXTBACK,
-    Message.Kind.REPLY: Purpose.REPLY,
-    Message.Kind.OPT_OUT_CONFIRMATION: Purpose.OPT_OUT_CONFIRMATION,
-    Message.Kind.OPT_IN_CONFIRMATION: Purpose.OPT_IN_CONFIRMATION,
-    Message.Kind.HELP_REPLY: Purpose.HELP_REPLY,
-    Message.Kind.AGENT_ALERT: Purpose.AGENT_ALERT,
-}
 _ANSWERED = [Call.DialStatus.COMPLETED, Call.DialStatus.ANSWERED]
 _REACHED_AN_AGENT = "The caller reached an agent before the text-back left."
 CALL_ENDED_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
@@ -202,10 +194,6 @@ def call_incoming_record(
     with transaction.atomic(savepoint=False):
         lead, _ = _lead_locked(phone=from_number, line=line)
         call = _call_locked(call_sid=call_sid, line=line, lead=lead, from_number=from_number)
-        consent_note_implied(
-            phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL,
-            source=ConsentEvent.Source.CALL, source_ref=call_sid,
-        )
         _lead_touch(lead, now)
         if rang_agent_ids:
             call.rang_agents.add(*rang_agent_ids)
@@ -240,10 +228,6 @@ def missed_call_record(
         call.dial_status = dial_status or call.dial_status
         call.dial_call_sid = dial_call_sid or call.dial_call_sid
         call.save(update_fields=["missed", "missed_reason", "dial_status", "dial_call_sid"])
-        consent_note_implied(
-            phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL,
-            source=ConsentEvent.Source.CALL, source_ref=call_sid,
-        )
         changed, alerted = _lead_waiting(lead, line, now, is_new=is_new)
         # A closed lead calling again is a lead again (and gets its text-back).
         _lead_touch(lead, now, Lead.Status.NEW if lead.status == Lead.Status.CLOSED else None, changed=changed)
@@ -251,7 +235,17 @@ def missed_call_record(
         for agent in alerted:
             _agent_alert_queue(lead=lead, line=line, agent=agent, now=now)
         lead_event_publish(lead, {"type": "call.missed", "call_id": call.pk})
+        _implied_consent_record(line=line, phone=from_number, call_sid=call_sid)
     return call
+
+
+def _implied_consent_record(*, line: TrackingNumber, phone: str, call_sid: str) -> None:
+    """A call is implied consent to be answered, recorded once its outcome (missed, answered) is
+    known, last in that transaction: the ledger's head stays locked until the commit."""
+    consent_record(
+        phone=phone, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_CALL, source=ConsentEvent.Source.CALL,
+        source_ref=call_sid,
+    )
 
 
 def call_answered_record(
@@ -276,10 +270,14 @@ def call_answered_record(
         if lead.awaiting_reply_since is not None:  # a human has them on the phone now
             lead.awaiting_reply_since = None
             changed.append("awaiting_reply_since")
+        if lead.call_back_since is not None:
+            lead.call_back_since, lead.call_back_reason = None, ""
+            changed += ["call_back_since", "call_back_reason"]
         _lead_touch(lead, now, Lead.Status.CONTACTED if lead.status == Lead.Status.NEW else None, changed=changed)
         for message in lead.messages.select_for_update().filter(kind=Message.Kind.TEXTBACK, status=Message.Status.QUEUED):
             _message_cancel(message, _REACHED_AN_AGENT)
         lead_event_publish(lead, {"type": "call.answered", "call_id": call.pk})
+        _implied_consent_record(line=line, phone=from_number, call_sid=call_sid)
     return call
 
 
@@ -412,6 +410,7 @@ def message_send(*, message_id: int) -> Message | None:
     Safe to run twice for the same message: only the run that moves it from queued to
     sending talks to the provider.
     """
+    _line_type_learn(message_id=message_id)
     now = timezone.now()
     with transaction.atomic():
         message = (
@@ -422,22 +421,25 @@ def message_send(*, message_id: int) -> Message | None:
         )
         if message is None or (message.next_attempt_at and message.next_attempt_at > now):
             return message
-        decision = gate_check(
-            phone=message.recipient, sender=message.line.sender,
-            purpose=_PURPOSE_BY_KIND[message.kind], consent_event_id=message.consent_event_id,
+        decision = text_gate(
+            lead=message.lead, line=message.line, kind=message.kind, at=now, to_number=message.to_number,
+            consent_event_id=message.consent_event_id,
         )
         if decision.verdict is Verdict.DEFERRED:
             # Not now, but later: it stays in the outbox and the sweep sends it when it is due.
             message.next_attempt_at, message.error_message = decision.until, decision.reason[:255]
             message.save(update_fields=["next_attempt_at", "error_message", "updated_at"])
+            _publish_message(message, "message.status")
             return message
         stop_reason = decision.reason if not decision.allowed else _textback_overtaken(message)
         if stop_reason:
             _message_cancel(message, stop_reason)
+            if decision.rule is Rule.LANDLINE and not message.to_number:
+                lead_call_back_request(lead=message.lead, reason="The number is a landline: it cannot take texts.", now=now)
             return message
-        message.status, message.sending_at = Message.Status.SENDING, now
+        message.status, message.sending_at, message.outreach = Message.Status.SENDING, now, decision.outreach
         message.attempts += 1
-        message.save(update_fields=["status", "sending_at", "attempts", "updated_at"])
+        message.save(update_fields=["status", "sending_at", "outreach", "attempts", "updated_at"])
 
     try:
         provider_sid = get_sms_backend().send(message)
@@ -466,6 +468,33 @@ def message_send(*, message_id: int) -> Message | None:
     return message
 
 
+def _line_type_learn(*, message_id: int) -> None:
+    """Before the first text to a number, ask the carrier network what kind of line it is (once:
+    the answer is kept). A lookup that fails is not kept, and does not hold the text: Twilio
+    reports a landline with error 30006, which teaches us the same thing."""
+    phone = (
+        Message.objects.filter(pk=message_id, status=Message.Status.QUEUED, to_number="")
+        .exclude(lead__phone__in=NumberProfile.objects.values("phone"))
+        .values_list("lead__phone", flat=True).first()
+    )
+    if phone is None:
+        return
+    line_type = get_sms_backend().line_type(phone)
+    if line_type is not None:
+        number_line_type_set(phone=phone, line_type=line_type, source="Twilio Lookup")
+
+
+def lead_call_back_request(*, lead: Lead, reason: str, now: dt.datetime) -> bool:
+    """The caller cannot take texts: a call-back task appears in the inbox instead, once."""
+    if not Lead.objects.filter(pk=lead.pk, call_back_since__isnull=True).update(call_back_since=now, call_back_reason=reason[:255]):
+        return False
+    lead.call_back_since, lead.call_back_reason = now, reason[:255]
+    LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.CALL_BACK, text=f"Call back instead of texting. {reason}")
+    alert = {"agent_ids": [lead.assigned_agent_id] if lead.assigned_agent_id else [], "title": "Call back: this number cannot take texts"}
+    lead_event_publish(lead, {"type": "lead.updated", "alert": alert})
+    return True
+
+
 def _message_send_failed(*, message_id: int, error: SmsSendError) -> Message:
     now = timezone.now()
     with transaction.atomic():
@@ -492,6 +521,11 @@ def _compliance_act_on_error(message: Message, code: int | str | None) -> None:
         )
     elif code == 30006:
         number_line_type_set(phone=message.recipient, line_type=NumberProfile.LineType.LANDLINE, source="carrier error 30006")
+        if not message.to_number:
+            lead_call_back_request(
+                lead=message.lead, reason="The carrier reported a landline (error 30006): the text did not arrive.",
+                now=timezone.now(),
+            )
 
 
 # --- status callbacks -------------------------------------------------------------------------
@@ -588,27 +622,20 @@ def inbound_sms_record(
                 )
         except IntegrityError:
             return Message.objects.get(provider_sid=message_sid)  # a concurrent copy got there first
-        _publish_message(message, "message.created")
         keyword = keyword_classify(body, opt_out_type)
-        revoked_in_words = keyword is None and revocation_detect(body)
         if keyword is Keyword.OPT_IN and not consent_is_opted_out(phone=from_number, sender=line.sender):
             keyword = None  # "Yes" from someone who never opted out is an answer, not a resubscribe
+        revocation = revocation_classify(body) if keyword is None else None
+        if revocation is Revocation.AMBIGUOUS:
+            message.revocation_check = Message.RevocationCheck.PENDING
+            message.save(update_fields=["revocation_check"])
+        _publish_message(message, "message.created")
         brokerage = line.office.brokerage
         common = {"phone": from_number, "sender": line.sender, "source_ref": message_sid, "raw_text": body}
-        if keyword is Keyword.OPT_OUT or revoked_in_words:
-            source = ConsentEvent.Source.TEXT if revoked_in_words else ConsentEvent.Source.KEYWORD
-            event, _ = consent_record(kind=ConsentEvent.Kind.OPT_OUT, source=source, **common)
-            for pending in lead.messages.select_for_update().filter(
-                direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED, to_number=""
-            ):
-                _message_cancel(pending, "Opted out: the caller asked us to stop texting.")
+        if keyword is Keyword.OPT_OUT or revocation is Revocation.CLEAR:
+            source = ConsentEvent.Source.TEXT if revocation else ConsentEvent.Source.KEYWORD
             # With Advanced Opt-Out (OptOutType present) Twilio has already sent the confirmation.
-            if not opt_out_type:
-                message_queue(
-                    lead=lead, line=line, kind=Message.Kind.OPT_OUT_CONFIRMATION, consent_event=event, now=now,
-                    body=OPT_OUT_CONFIRMATION.format(brokerage=brokerage.name),
-                )
-            _lead_touch(lead, now)
+            opt_out_record(lead=lead, line=line, now=now, confirm=not opt_out_type, source=source, **common)
         elif keyword is Keyword.OPT_IN:
             event, _ = consent_record(kind=ConsentEvent.Kind.OPT_IN, source=ConsentEvent.Source.KEYWORD, **common)
             if not opt_out_type:
@@ -626,15 +653,58 @@ def inbound_sms_record(
                 )
             _lead_touch(lead, now)
         else:
-            consent_note_implied(
-                phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_TEXT,
-                source=ConsentEvent.Source.TEXT, source_ref=message_sid, raw_text=body,
-            )
             changed, alerted = _lead_waiting(lead, line, now, is_new=is_new)
             _lead_touch(lead, now, Lead.Status.ENGAGED, changed=changed)
             for agent in alerted:
                 _agent_alert_queue(lead=lead, line=line, agent=agent, now=now)
+            held_texts_settle(lead, now, because="The caller texted before it could go.")
+            if revocation is Revocation.AMBIGUOUS:
+                lead_event_publish(lead, {"type": "lead.updated", "alert": {
+                    "agent_ids": [lead.assigned_agent_id] if lead.assigned_agent_id else [],
+                    "title": "This text may be asking us to stop: please confirm",
+                }})
+            consent_record(
+                phone=from_number, sender=line.sender, kind=ConsentEvent.Kind.IMPLIED_TEXT,
+                source=ConsentEvent.Source.TEXT, source_ref=message_sid, raw_text=body,
+            )
     return message
+
+
+def opt_out_record(*, lead: Lead, line: TrackingNumber, now: dt.datetime, confirm: bool, **consent) -> ConsentEvent:
+    """Record an opt-out (`consent`: phone, sender, source...) and honour it at once: nothing
+    still waiting in the outbox for the lead goes, and (when `confirm`) one confirmation with no
+    marketing follows, which the gate lets through within five minutes only.
+
+    The outbox rows are locked before the ledger's head, the order every path takes.
+    """
+    for pending in lead.messages.select_for_update().filter(
+        direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED, to_number=""
+    ):
+        _message_cancel(pending, "Opted out: the caller asked us to stop texting.")
+    event, _ = consent_record(kind=ConsentEvent.Kind.OPT_OUT, **consent)
+    if confirm:
+        message_queue(
+            lead=lead, line=line, kind=Message.Kind.OPT_OUT_CONFIRMATION, consent_event=event, now=now,
+            body=OPT_OUT_CONFIRMATION.format(brokerage=line.office.brokerage.name),
+        )
+    _lead_touch(lead, now)
+    return event
+
+
+def held_texts_settle(lead: Lead, now: dt.datetime, *, because: str) -> None:
+    """The caller (or a human) got in touch while texts waited for quiet hours or a cap to pass:
+    an automatic text is now beside the point and is cancelled; an agent's reply now answers
+    the caller, so it is asked about again at once."""
+    held = lead.messages.select_for_update().filter(
+        kind__in=[Message.Kind.TEXTBACK, Message.Kind.REPLY], status=Message.Status.QUEUED, next_attempt_at__gt=now,
+    )
+    for message in held:
+        if message.kind == Message.Kind.REPLY:
+            message.next_attempt_at = now
+            message.save(update_fields=["next_attempt_at", "updated_at"])
+            transaction.on_commit(lambda pk=message.pk: _enqueue_send(pk))
+        else:
+            _message_cancel(message, because)
 
 
 # --- the voice webhook inbox -------------------------------------------------------------------

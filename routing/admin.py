@@ -151,6 +151,12 @@ class OfficeAdmin(admin.ModelAdmin):
             "set), then the team leader, then the last step; after that the team leader and brokers are alerted "
             "again every window until someone answers.",
         }),
+        ("Texting rules", {
+            "fields": [("quiet_hours_start", "quiet_hours_end"), "quiet_hours_for_replies", "daily_text_cap"],
+            "description": "Applied in each caller's own time zone, from their number. You can make these stricter "
+            "than the law (8:00 am to 9:00 pm; 8:00 pm and three texts a day for Florida and Oklahoma numbers), "
+            "never looser. Texts held by these rules wait in the outbox and go at the first minute they may.",
+        }),
     ]
     inlines = [AgentInline, TrackingNumberInline, RoutingRuleInline]
 

@@ -81,11 +81,38 @@ class Office(models.Model):
         "pause outside business hours", default=False,
         help_text="Count the escalation window in business hours only: a lead from 7:55 pm escalates the next morning.",
     )
+    quiet_hours_start = models.TimeField(
+        "texts from", default=dt.time(8, 0),
+        help_text="In the caller's time zone. The law allows 8:00 am at the earliest; you may start later.",
+    )
+    quiet_hours_end = models.TimeField(
+        "texts until", default=dt.time(21, 0),
+        help_text="In the caller's time zone. The law allows 9:00 pm at the latest (8:00 pm for Florida and "
+        "Oklahoma numbers, whatever is set here); you may stop earlier.",
+    )
+    quiet_hours_for_replies = models.BooleanField(
+        "quiet hours for replies too", default=False,
+        help_text="Also hold the missed-call text-back, and agents' answers to a caller who reached out in the last "
+        "30 minutes, until the morning. Off: answering someone who just called or texted goes at any hour.",
+    )
+    daily_text_cap = models.PositiveSmallIntegerField(
+        "texts per day without a reply", default=5, validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="Most texts a number gets in 24 hours that do not answer something they just did; more wait. "
+        "Florida and Oklahoma numbers get at most 3.",
+    )
 
     class Meta:
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=models.Q(opens_at__lt=models.F("closes_at")), name="office_opens_before_close"),
+            # Brokers may tighten the law's 8 am to 9 pm, never loosen it.
+            models.CheckConstraint(
+                condition=models.Q(
+                    quiet_hours_start__gte=dt.time(8, 0), quiet_hours_end__lte=dt.time(21, 0),
+                    quiet_hours_start__lt=models.F("quiet_hours_end"),
+                ),
+                name="office_texting_hours_within_law",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -95,6 +122,13 @@ class Office(models.Model):
         days = self.business_days
         if not isinstance(days, list) or any(d not in range(7) for d in days):
             raise ValidationError({"business_days": "List weekday numbers 0 (Monday) to 6 (Sunday)."})
+        start, end = self.quiet_hours_start, self.quiet_hours_end
+        if start and start < dt.time(8, 0):
+            raise ValidationError({"quiet_hours_start": "The law allows texts from 8:00 am at the earliest."})
+        if end and end > dt.time(21, 0):
+            raise ValidationError({"quiet_hours_end": "The law allows texts until 9:00 pm at the latest."})
+        if start and end and start >= end:
+            raise ValidationError({"quiet_hours_end": "Texting must end after it starts."})
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE, new_sid
-from leads.models import Lead
+from leads.models import Call, Lead
 from leads.services import inbound_sms_record
 from routing.models import Agent, TrackingNumber
 
@@ -23,11 +23,14 @@ def signed_in(email: str) -> Client:
 
 
 def lead_for(*, phone: str, line: str = DOWNTOWN_BUYER_LINE, agent_email: str | None = None, **fields) -> Lead:
+    """A lead who called a moment ago (so agents' texts answer them, at any hour of the test run)."""
     tracking = TrackingNumber.objects.select_related("office").get(number=line)
-    return Lead.objects.create(
+    lead = Lead.objects.create(
         phone=phone, office=tracking.office, line=tracking, source=tracking.source, lead_type=tracking.lead_type,
         assigned_agent=agent(agent_email) if agent_email else None, **fields,
     )
+    Call.objects.create(call_sid=new_sid("CA"), line=tracking, lead=lead, from_number=phone, dial_status="completed")
+    return lead
 
 
 @pytest.fixture

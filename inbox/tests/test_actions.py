@@ -4,6 +4,7 @@ right people live, and a refused action says why and changes nothing."""
 import pytest
 
 from compliance.models import ConsentEvent
+from compliance.services import consent_record
 from conftest import CALLER
 from inbox.tests.conftest import agent, signed_in
 from leads.models import Lead, LeadEvent, Message
@@ -209,7 +210,7 @@ def test_an_agent_who_opted_out_of_texts_gets_no_alert(brokerage, twilio, sms_ou
 
     Agent.objects.update(sms_alerts=True)
     for a in Agent.objects.all():
-        ConsentEvent.objects.create(phone=a.phone, sender="", kind=ConsentEvent.Kind.OPT_OUT, source=ConsentEvent.Source.AGENT)
+        consent_record(phone=a.phone, sender="", kind=ConsentEvent.Kind.OPT_OUT, source=ConsentEvent.Source.AGENT)
     with django_capture_on_commit_callbacks(execute=True):
         twilio.missed_call()
     assert [m["to"] for m in sms_outbox] == [CALLER]
@@ -250,29 +251,26 @@ def test_the_duty_toggle_never_redirects_off_site(leads):
     assert response.status_code == 302 and response["Location"] == "/"
 
 
-def test_a_deferred_reply_is_scheduled_not_refused(leads, monkeypatch, django_capture_on_commit_callbacks, sms_outbox):
-    """When the gate says "not now" (quiet hours where the caller is), the composer offers to
-    schedule and the text waits in the outbox until it may go."""
+def test_a_deferred_reply_is_scheduled_not_refused(leads, sms_outbox, django_capture_on_commit_callbacks):
+    """An agent reaching out at night to a lead who called days ago: the composer offers to
+    schedule, and the text waits in the outbox for 8:00 am where the caller is."""
     import datetime as dt
+    import zoneinfo
 
-    from django.utils import timezone
+    import time_machine
 
-    from compliance.gate import GateDecision, Verdict
-    from inbox import selectors
-    from leads import services
-
-    until = timezone.now() + dt.timedelta(hours=9)
-    deferred = GateDecision(Verdict.DEFERRED, "Quiet hours: 9 pm to 8 am where the caller is.", until)
-    monkeypatch.setattr(selectors, "gate_check", lambda **kw: deferred)
-    monkeypatch.setattr(services, "gate_check", lambda **kw: deferred)
-    ann, lead = signed_in("ann@example.com"), leads["ann"]
-    page = ann.get(f"/leads/{lead.pk}/").content.decode()
-    assert "your text waits in the outbox" in page and ">Schedule</button>" in page
-    with django_capture_on_commit_callbacks(execute=True):
-        response = ann.post(f"/leads/{lead.pk}/reply/", {"body": "Good morning! Still interested?"}, **HTMX)
-    assert response.status_code == 200 and "Scheduled: it goes at" in response.content.decode()
+    eastern = zoneinfo.ZoneInfo("America/New_York")
+    lead = leads["ann"]
+    with time_machine.travel(dt.datetime(2026, 11, 27, 22, 15, tzinfo=eastern), tick=False):
+        ann = signed_in("ann@example.com")
+        page = ann.get(f"/leads/{lead.pk}/").content.decode()
+        assert "your text waits in the outbox" in page and ">Schedule</button>" in page
+        with django_capture_on_commit_callbacks(execute=True):
+            response = ann.post(f"/leads/{lead.pk}/reply/", {"body": "Good morning! Still interested?"}, **HTMX)
+    assert response.status_code == 200 and "Scheduled: it goes at Sat 8:00 AM" in response.content.decode()
     reply = Message.objects.get(kind=Message.Kind.REPLY)
-    assert reply.status == Message.Status.QUEUED and reply.next_attempt_at == until and sms_outbox == []
+    assert reply.status == Message.Status.QUEUED and sms_outbox == []
+    assert reply.next_attempt_at == dt.datetime(2026, 11, 28, 8, 0, tzinfo=eastern)
 
 
 def test_an_agent_answering_their_alert_is_not_a_lead_but_their_stop_is_honoured(brokerage, twilio):

@@ -27,7 +27,7 @@ def test_the_filters_show_what_they_say(leads):
     assert names(inbox_page(agent=ann, view="needs_reply")) == ["Pool caller"]
     assert names(inbox_page(agent=ann, view="closed")) == ["Ann's buyer"]
     assert names(inbox_page(agent=ann, view="escalated")) == []
-    assert inbox_counts(agent=ann) == {"mine": 0, "pool": 1, "needs_reply": 1}
+    assert inbox_counts(agent=ann) == {"mine": 0, "pool": 1, "needs_reply": 1, "call_back": 0}
 
 
 def test_search_finds_by_name_or_any_way_of_writing_the_phone(leads):

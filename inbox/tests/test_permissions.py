@@ -4,9 +4,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 
-
+from compliance.models import ConsentEvent
 from inbox.tests.conftest import agent, connect, frames, signed_in, text_from
-from leads.models import Lead, LeadEvent, Message
+from leads.models import Call, Lead, LeadEvent, Message
 from leads.selectors import agent_live_groups, lead_live_groups, leads_visible_to
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,8 @@ def test_the_groups_an_agent_joins_hear_only_leads_they_may_see(leads):
 
 ACTIONS = [
     ("get", ""), ("post", "reply/"), ("post", "claim/"), ("post", "transfer/"), ("post", "outcome/"),
-    ("post", "note/"), ("post", "details/"), ("post", "call-back/"),
+    ("post", "note/"), ("post", "details/"), ("post", "call-back/"), ("post", "call-back/done/"),
+    ("post", "consent/"), ("post", "revocation/"),
 ]
 
 
@@ -48,13 +49,14 @@ def test_an_agent_gets_404_on_another_agents_lead(leads, method, action):
     ann = signed_in("ann@example.com")
     ben_lead = leads["ben"]
     data = {"body": "hi", "agent": str(agent("ann@example.com").pk), "reason": "mine now", "outcome": "closed",
-            "text": "note", "name": "x", "email": "", "lead_type": "buyer"}
+            "text": "note", "name": "x", "email": "", "lead_type": "buyer", "action": "opt_out", "note": "asked",
+            "decision": "opt_out", "message": "1"}
     response = getattr(ann, method)(f"/leads/{ben_lead.pk}/{action}", data if method == "post" else None)
     assert response.status_code == 404
     ben_lead.refresh_from_db()
     assert ben_lead.assigned_agent.user.email == "ben@example.com" and ben_lead.name == "Ben's buyer"
-    assert not Message.objects.exists() and not LeadEvent.objects.exists()
-    assert not ben_lead.calls.exists()
+    assert not Message.objects.exists() and not LeadEvent.objects.exists() and not ConsentEvent.objects.exists()
+    assert not ben_lead.calls.filter(direction=Call.Direction.OUTBOUND).exists()
 
 
 def test_an_agent_of_another_office_gets_404_on_the_pool(leads):

@@ -2,6 +2,8 @@
 
 Contract: `send(message) -> provider_sid`. Any provider failure raises SmsSendError, whose
 `permanent` flag tells the outbox whether to retry and compliance whether to act.
+`line_type(phone)` answers what kind of line a number is (mobile, landline, ...) before we
+text it, or None when the backend cannot tell (demo mode, a failed lookup).
 """
 
 import functools
@@ -34,6 +36,9 @@ class SmsSendError(Exception):
 class BaseSmsBackend:
     def send(self, message) -> str:
         raise NotImplementedError
+
+    def line_type(self, phone: str) -> str | None:
+        return None
 
 
 @functools.cache

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.urls import reverse
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+from compliance.models import NumberProfile
 from leads.sms import PERMANENT_ERROR_CODES, BaseSmsBackend, SmsSendError
 from textback_site.twilio_client import twilio_client
 
@@ -37,3 +38,15 @@ class TwilioBackend(BaseSmsBackend):
         except OSError as exc:  # connection refused, reset, timeout: Twilio unreachable for now
             raise SmsSendError(f"Twilio unreachable: {exc}", permanent=False) from exc
         return created.sid
+
+    def line_type(self, phone: str) -> str | None:
+        """Lookup v2's line type intelligence (a paid lookup: we ask once per number)."""
+        try:
+            result = twilio_client().lookups.v2.phone_numbers(phone).fetch(fields="line_type_intelligence")
+        except (TwilioException, OSError) as exc:
+            logger.warning("line type lookup for %s failed: %s", phone, exc)
+            return None
+        line_type = (result.line_type_intelligence or {}).get("type")
+        if not line_type:
+            return None
+        return line_type if line_type in NumberProfile.LineType.values else NumberProfile.LineType.OTHER

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from compliance.models import ConsentEvent, NumberProfile
+from compliance.services import consent_record
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE, new_sid
 from leads.models import Call, Lead, LeadEvent, LeadRead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
 from routing.models import Agent, Office, PoolMember, RoundRobinTurn, RoutingRule, TrackingNumber
@@ -42,7 +43,7 @@ def lead_with_history(*, phone: str, line_number: str, agent_email: str) -> Simp
         recording_url=f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{new_sid('RE')}", recording_duration=14,
     )
     call.rang_agents.add(agent)
-    consent = ConsentEvent.objects.create(
+    consent, _ = consent_record(
         phone=phone, sender=line.number, kind=ConsentEvent.Kind.IMPLIED_CALL, source=ConsentEvent.Source.CALL,
         source_ref=call.call_sid,
     )

@@ -84,3 +84,29 @@ def test_simultaneous_missed_calls_take_turns(brokerage, settings, sms_outbox):
     for lead in Lead.objects.select_related("assigned_agent"):
         per_agent[lead.assigned_agent.name] = per_agent.get(lead.assigned_agent.name, 0) + 1
     assert per_agent == {"Ann Lee": 3, "Ben Ortiz": 3, "Tess Morgan": 3}
+
+
+def test_simultaneous_callers_and_texts_join_one_unbroken_consent_chain(brokerage, settings, sms_outbox):
+    """Missed calls, keywords and ordinary texts from many numbers at once: every consent event
+    finds its place in the ledger's single chain, none forks it."""
+    from compliance.models import ConsentEvent
+    from compliance.selectors import ledger_verify
+
+    counter, lock = iter(range(100)), threading.Lock()
+
+    def someone():
+        with lock:
+            i = next(counter)
+        twilio = Twilio(Client(), settings.TWILIO_AUTH_TOKEN, settings.PUBLIC_BASE_URL)
+        caller = f"+1555555{4000 + i}"
+        if i % 3 == 0:
+            return twilio.sms("STOP", caller=caller).status_code
+        if i % 3 == 1:
+            return twilio.sms("Is it still for sale?", caller=caller).status_code
+        twilio.missed_call(caller=caller)
+        return 200
+
+    _at_once(12, someone)
+    report = ledger_verify()
+    assert report.first_break is None and report.events == ConsentEvent.objects.count() >= 12
+    assert sorted(ConsentEvent.objects.values_list("seq", flat=True)) == list(range(1, report.events + 1))

@@ -1,6 +1,7 @@
 import pytest
 
 from compliance.models import ConsentEvent
+from compliance.services import consent_record
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, new_sid
 from leads.models import Lead, Message
 from leads.services import message_send
@@ -23,6 +24,9 @@ def test_it_does_not_treat_stop_inside_a_sentence_as_a_keyword(brokerage, twilio
         twilio.sms("Can we stop by the open house Sunday?")
     assert not ConsentEvent.objects.filter(kind=ConsentEvent.Kind.OPT_OUT).exists()
     assert Lead.objects.get().status == Lead.Status.ENGAGED
+    # "stop" in a longer sentence may still be a revocation: an agent is asked to confirm.
+    inbound = Message.objects.get(direction=Message.Direction.INBOUND)
+    assert inbound.revocation_check == Message.RevocationCheck.PENDING
 
 
 def test_it_sends_nothing_when_stop_arrives_while_the_textback_is_queued(queued_textback, twilio, sms_outbox, django_capture_on_commit_callbacks):
@@ -38,7 +42,7 @@ def test_it_sends_nothing_when_stop_arrives_while_the_textback_is_queued(queued_
 
 def test_the_gate_blocks_at_send_time_even_if_the_row_was_queued_before_the_opt_out(queued_textback, sms_outbox):
     textback = queued_textback
-    ConsentEvent.objects.create(phone=CALLER, sender=DOWNTOWN_BUYER_LINE, kind="opt_out", source="agent")
+    consent_record(phone=CALLER, sender=DOWNTOWN_BUYER_LINE, kind="opt_out", source="agent")
     message_send(message_id=textback.pk)
     textback.refresh_from_db()
     assert textback.status == Message.Status.CANCELED and sms_outbox == []

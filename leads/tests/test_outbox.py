@@ -1,11 +1,12 @@
 import datetime as dt
+import zoneinfo
 
 import pytest
 import time_machine
 from django.utils import timezone
 
 from compliance.models import ConsentEvent, NumberProfile
-from conftest import CALLER, DOWNTOWN_BUYER_LINE
+from conftest import CALLER, DOWNTOWN_BUYER_LINE, new_sid
 from leads.models import Message, MessageStatusEvent
 from leads.services import message_send, message_status_record
 from leads.sms import SmsSendError
@@ -125,17 +126,26 @@ def test_the_sweep_leaves_finished_and_fresh_rows_alone(queued_textback, sms_out
     assert len(sms_outbox) == 1
 
 
-def test_a_deferred_verdict_keeps_the_text_for_later(queued_textback, sms_outbox, monkeypatch):
-    from compliance.gate import GateDecision, Verdict
-    from leads import services
+def test_a_text_held_by_quiet_hours_waits_in_the_outbox_and_goes_at_eight(brokerage, sms_outbox):
+    """The broker holds even text-backs at night; the caller (a fictional 555 number, so the
+    office's New York clock applies) gets it at 8:00 am, not before and not never."""
+    from leads.services import missed_call_record
+    from routing.models import Office
+    from routing.selectors import line_by_number
 
-    until = timezone.now() + dt.timedelta(hours=9)
-    monkeypatch.setattr(services, "gate_check", lambda **kw: GateDecision(Verdict.DEFERRED, "Quiet hours", until))
-    message_send(message_id=queued_textback.pk)
-    queued_textback.refresh_from_db()
-    assert queued_textback.status == Message.Status.QUEUED and queued_textback.next_attempt_at == until
-    assert sms_outbox == [] and queued_textback.attempts == 0
-    monkeypatch.undo()
-    with time_machine.travel(until + dt.timedelta(minutes=1)):
+    Office.objects.update(quiet_hours_for_replies=True)
+    eastern = zoneinfo.ZoneInfo("America/New_York")
+    with time_machine.travel(dt.datetime(2026, 11, 24, 23, 30, tzinfo=eastern), tick=False):
+        missed_call_record(line=line_by_number(number=DOWNTOWN_BUYER_LINE), call_sid=new_sid("CA"), from_number=CALLER, reason="no_answer")
+        textback = Message.objects.get(kind=Message.Kind.TEXTBACK)
+        message_send(message_id=textback.pk)
+    textback.refresh_from_db()
+    eight = dt.datetime(2026, 11, 25, 8, 0, tzinfo=eastern)
+    assert textback.status == Message.Status.QUEUED and textback.next_attempt_at == eight
+    assert "Quiet hours" in textback.error_message and sms_outbox == [] and textback.attempts == 0
+    with time_machine.travel(eight - dt.timedelta(minutes=1), tick=False):
         outbox_sweep_task()
-    assert len(sms_outbox) == 1
+    assert sms_outbox == []
+    with time_machine.travel(eight, tick=False):
+        outbox_sweep_task()
+    assert [m["message_id"] for m in sms_outbox] == [textback.pk]
