@@ -1,8 +1,10 @@
 """Reads of consent state; the gate and the pages ask the same questions the same way."""
 
 import dataclasses
+import datetime as dt
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from compliance.models import GENESIS_HASH, ConsentEvent, ConsentLedgerHead, DoNotCallNumber, NumberProfile
 
@@ -57,6 +59,22 @@ def number_is_landline(*, phone: str) -> bool:
 
 def number_line_type_known(*, phone: str) -> bool:
     return NumberProfile.objects.filter(phone=phone).exclude(line_type=NumberProfile.LineType.UNKNOWN).exists()
+
+
+def ledger_for_audit(*, phone: str, date_from: dt.date | None, date_to: dt.date | None) -> QuerySet[ConsentEvent]:
+    """The ledger's events for one number and/or days (whole days in the site's zone), in chain order."""
+    events = ConsentEvent.objects.order_by("seq")
+    if phone:
+        events = events.filter(phone=phone)
+    if date_from:
+        events = events.filter(created_at__gte=_local_midnight(date_from))
+    if date_to:
+        events = events.filter(created_at__lt=_local_midnight(date_to + dt.timedelta(days=1)))
+    return events
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
 
 
 def consent_history(*, phone: str) -> list[ConsentEvent]:

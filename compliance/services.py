@@ -100,6 +100,8 @@ def do_not_call_import(*, csv_text: str, batch: str, now: dt.datetime | None = N
 
 
 def _us_number(row: list[str]) -> str | None:
+    if not row:
+        return None  # a blank line
     digits = [("".join(ch for ch in cell if ch.isdigit())) for cell in row[:2]]
     candidates = [digits[0]] + (["".join(digits)] if len(digits) == 2 else [])
     for candidate in candidates:

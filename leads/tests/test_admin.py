@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from compliance.models import ConsentEvent, NumberProfile
-from compliance.services import consent_record
+from compliance.services import consent_record, do_not_call_import
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE, new_sid
 from leads.models import Call, Lead, LeadEvent, LeadRead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
 from routing.models import Agent, Office, PoolMember, RoundRobinTurn, RoutingRule, TrackingNumber
@@ -47,6 +47,7 @@ def lead_with_history(*, phone: str, line_number: str, agent_email: str) -> Simp
         phone=phone, sender=line.number, kind=ConsentEvent.Kind.IMPLIED_CALL, source=ConsentEvent.Source.CALL,
         source_ref=call.call_sid,
     )
+    do_not_call_import(csv_text=f"{phone[2:]}\n", batch="national-dnc.csv")
     textback = Message.objects.create(
         lead=lead, line=line, direction=Message.Direction.OUTBOUND, kind=Message.Kind.TEXTBACK,
         sender=Message.Sender.SYSTEM, call=call, body="Harbor & Oak Realty: sorry we missed your call! Reply STOP to opt out.",
