@@ -306,6 +306,9 @@ def revocation_review(*, actor: Agent, lead: Lead, message_id: int, opted_out: b
                 raw_text=message.body, actor=_actor_label(actor), note="Confirmed by an agent as a request to stop texting.",
             )
             message.revocation_check = Message.RevocationCheck.OPTED_OUT
+            if lead.awaiting_reply_since is not None:  # nothing to answer: the text was a goodbye
+                lead.awaiting_reply_since = None
+                lead.save(update_fields=["awaiting_reply_since"])
         else:
             message.revocation_check = Message.RevocationCheck.DISMISSED
             LeadEvent.objects.create(

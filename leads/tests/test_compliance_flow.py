@@ -115,6 +115,8 @@ def test_an_unclear_stop_waits_for_an_agent_who_can_opt_the_caller_out_with_one_
     revocation_review(actor=tess, lead=lead, message_id=message.pk, opted_out=True)
     event = ConsentEvent.objects.get(kind=ConsentEvent.Kind.OPT_OUT)
     assert event.source == ConsentEvent.Source.TEXT and event.raw_text == message.body and "Tess Morgan" in event.actor
+    lead.refresh_from_db()
+    assert lead.awaiting_reply_since is None  # nothing to answer, so nothing escalates
     send_queued()
     assert [m["body"][:40] for m in sms_outbox[1:]] == ["Harbor & Oak Realty: you are unsubscribe"]
     with pytest.raises(ActionRefused, match="already answered"):

@@ -1,0 +1,64 @@
+"""Compliance as an agent meets it, in a real browser: a text that may be an opt-out is asked
+about in the thread, the answer opts the caller out live, and the consent panel shows the
+number's whole record.
+
+Every run checks what the page says; `TEXTBACK_SCREENSHOTS=1` also refreshes the image in docs/.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from compliance.models import ConsentEvent
+from conftest import new_sid
+from leads.models import Lead, Message
+from leads.services import inbound_sms_record, missed_call_record
+from routing.brokerage_import import brokerage_import
+from routing.selectors import line_by_number
+
+from .conftest import sign_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+CALLER = "+15555550163"
+
+
+def test_an_agent_confirms_an_unclear_stop_and_sees_the_consent_record(page, live, django_user_model):
+    brokerage_import(json.loads((ROOT / "demo" / "brokerage.json").read_text()))
+    line = line_by_number(number="+15555550100")
+    missed_call_record(line=line, call_sid=new_sid("CA"), from_number=CALLER, reason="no_answer")
+    Lead.objects.filter(phone=CALLER).update(name="Marcus Hill")
+    inbound_sms_record(
+        line=line, message_sid=new_sid("SM"), from_number=CALLER, media_urls=[],
+        body="We are not interested anymore, we bought elsewhere. Thanks for your help!",
+    )
+    lead = Lead.objects.select_related("assigned_agent__user").get(phone=CALLER)
+    assert lead.messages.get(direction="in").revocation_check == Message.RevocationCheck.PENDING
+
+    page.set_viewport_size({"width": 1280, "height": 860})
+    page.add_init_script("document.addEventListener('htmx:wsAfterMessage', () => { window.liveFrames = (window.liveFrames || 0) + 1; });")
+    sign_in(page, live.url, django_user_model, lead.assigned_agent.user.email)
+    page.goto(f"{live.url}/leads/{lead.pk}/")
+    page.wait_for_function("window.liveFrames >= 1")
+    question = page.locator("form.revocation-check")
+    expect(question).to_contain_text("Is this asking us to stop texting?")
+    expect(page.locator(".thread-status")).to_contain_text("Can text · Implied: they reached out")
+
+    question.get_by_role("button", name="Yes, opt them out").click()
+    expect(page.locator("#feedback")).to_contain_text("Opted out")
+    expect(page.locator(".thread-status")).to_contain_text("Opted out")
+    expect(page.locator("#composer")).to_contain_text("This lead has opted out of texts.")
+    expect(page.locator("form.revocation-check")).to_have_count(0)
+    event = ConsentEvent.objects.get(phone=CALLER, kind=ConsentEvent.Kind.OPT_OUT)
+    assert lead.assigned_agent.name in event.actor
+
+    consent = page.locator("#thread-panel details", has_text="Consent")
+    consent.locator("summary").click()
+    expect(consent.locator(".consent-history li").first).to_contain_text("Opt-out · Inbound text")
+    expect(consent).to_contain_text("Implied: inbound call")
+    if os.environ.get("TEXTBACK_SCREENSHOTS"):
+        page.screenshot(path=ROOT / "docs" / "inbox-consent.png")
