@@ -225,7 +225,3 @@ def revocation_classify(body: str) -> Revocation | None:
         return Revocation.AMBIGUOUS
     return None
 
-
-def revocation_detect(body: str) -> bool:
-    """Deprecated: use revocation_classify. Kept for callers that only act on clear revocations."""
-    return revocation_classify(body) is Revocation.CLEAR

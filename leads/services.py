@@ -863,6 +863,19 @@ def outbox_due_ids(*, now: dt.datetime, stuck_after: dt.timedelta) -> list[int]:
         )
 
 
+# Raw voice webhook payloads are kept this long after they were applied: long enough to debug a
+# call, while the Call row keeps its facts for good.
+WEBHOOK_PAYLOADS_KEPT = dt.timedelta(days=30)
+
+
+def records_prune(*, now: dt.datetime) -> int:
+    """The one prune: applied webhook payloads. Leads, calls, texts and the consent ledger are the
+    brokerage's four-year record and are never pruned (on PostgreSQL a trigger refuses to delete a
+    text or call younger than four years, and any consent event, whatever the code asks)."""
+    deleted, _ = TwilioWebhook.objects.filter(processed_at__lt=now - WEBHOOK_PAYLOADS_KEPT).delete()
+    return deleted
+
+
 # --- claim offers and the escalation ladder ------------------------------------------------------
 
 

@@ -12,7 +12,9 @@ from django_q.tasks import async_task
 
 from leads.call_back import call_back_place
 from leads.selectors import leads_due_ids, webhooks_stranded_ids
-from leads.services import lead_deadline_pass, message_send, outbox_due_ids, status_events_reconcile, twilio_webhook_process
+from leads.services import (
+    lead_deadline_pass, message_send, outbox_due_ids, records_prune, status_events_reconcile, twilio_webhook_process,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,10 @@ def webhook_process_task(webhook_id: int) -> None:
 
 def call_back_place_task(call_id: int) -> None:
     call_back_place(call_id=call_id)
+
+
+def records_prune_task() -> int:
+    return records_prune(now=timezone.now())
 
 
 def outbox_sweep_task() -> int:

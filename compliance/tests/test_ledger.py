@@ -111,3 +111,49 @@ def test_concurrent_appends_still_form_one_chain():
         with transaction.atomic():
             consent_record(phone=f"+1212456{i:04d}", sender="", kind="implied_call", source="call", source_ref=f"CA{i}")
     assert ledger_verify().first_break is None
+
+
+def test_the_prune_keeps_the_four_year_record(brokerage, sms_outbox):
+    """Only applied webhook payloads older than 30 days go; texts, calls, leads and the ledger
+    stay, however old."""
+    import datetime as dt
+
+    import time_machine
+    from django.utils import timezone
+
+    from conftest import CALLER, DOWNTOWN_BUYER_LINE, new_sid
+    from leads.models import Call, Lead, Message, TwilioWebhook
+    from leads.services import missed_call_record, records_prune
+    from routing.selectors import line_by_number
+
+    line = line_by_number(number=DOWNTOWN_BUYER_LINE)
+    missed_call_record(line=line, call_sid=new_sid("CA"), from_number=CALLER, reason="no_answer")
+    TwilioWebhook.objects.create(kind="dial_status", dedupe_key="d1", line=line, call_sid="CA1", params={}, processed_at=timezone.now())
+    TwilioWebhook.objects.create(kind="dial_status", dedupe_key="d2", line=line, call_sid="CA2", params={})
+    with time_machine.travel(timezone.now() + dt.timedelta(days=5 * 365)):
+        assert records_prune(now=timezone.now()) == 1
+    assert TwilioWebhook.objects.get().dedupe_key == "d2"  # never applied: the sweep still owes it
+    assert Lead.objects.count() == Call.objects.count() == Message.objects.count() == 1 and ConsentEvent.objects.count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the retention trigger exists on PostgreSQL")
+def test_postgresql_refuses_to_delete_texts_and_calls_younger_than_four_years(brokerage, sms_outbox):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from conftest import CALLER, DOWNTOWN_BUYER_LINE, new_sid
+    from leads.models import Call, Lead, Message
+    from leads.services import missed_call_record
+    from routing.selectors import line_by_number
+
+    missed_call_record(line=line_by_number(number=DOWNTOWN_BUYER_LINE), call_sid=new_sid("CA"), from_number=CALLER, reason="no_answer")
+    for doomed in (Message.objects.all(), Call.objects.all(), Lead.objects.all()):
+        with pytest.raises(DatabaseError, match="kept four years"), transaction.atomic():
+            doomed.delete()
+    assert Message.objects.count() == Call.objects.count() == Lead.objects.count() == 1
+    five_years_ago = timezone.now() - dt.timedelta(days=5 * 366)
+    Message.objects.update(created_at=five_years_ago)
+    Call.objects.update(created_at=five_years_ago)
+    Lead.objects.all().delete()  # old enough: the trigger lets it go
+    assert not Message.objects.exists()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from compliance.keywords import Revocation, revocation_classify, revocation_detect
+from compliance.keywords import Revocation, revocation_classify
 
 CLEAR, AMBIGUOUS = Revocation.CLEAR, Revocation.AMBIGUOUS
 
@@ -143,8 +143,3 @@ def test_it_ignores_accents_and_case(body):
 def test_it_treats_curly_and_straight_apostrophes_alike():
     assert revocation_classify("don’t text me") is revocation_classify("don't text me") is CLEAR
 
-
-def test_it_keeps_the_old_boolean_for_clear_ones_only():
-    assert revocation_detect("stop texting me")
-    assert not revocation_detect("Can we stop by the open house?")
-    assert not revocation_detect("Para cuándo está disponible?")

@@ -11,7 +11,7 @@ import time_machine
 from compliance.gate import Rule
 from compliance.models import ConsentEvent, NumberProfile
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, new_sid
-from inbox.services import ActionRefused, agent_reply_send, consent_record_by_agent, lead_call_back_done, revocation_review
+from inbox.services import ActionRefused, agent_reply_send, consent_record_by_agent, revocation_review
 from inbox.tests.conftest import agent, signed_in
 from leads.models import Lead, LeadEvent, Message
 from leads.selectors import text_gate

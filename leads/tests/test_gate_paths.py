@@ -125,7 +125,6 @@ def _restart_caller() -> None:
 def _escalation_alert() -> None:
     Agent.objects.update(sms_alerts=True)
     lead = _missed_call()
-    Message.objects.filter(kind=Message.Kind.AGENT_ALERT).delete()
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=11)):
         lead_deadline_pass(lead_id=lead.pk)
 
