@@ -62,3 +62,36 @@ def test_an_agent_confirms_an_unclear_stop_and_sees_the_consent_record(page, liv
     expect(consent).to_contain_text("Implied: inbound call")
     if os.environ.get("TEXTBACK_SCREENSHOTS"):
         page.screenshot(path=ROOT / "docs" / "inbox-consent.png")
+
+
+def test_a_broker_sets_texting_rules_and_exports_the_ledger_in_admin(page, live, django_user_model):
+    brokerage_import(json.loads((ROOT / "demo" / "brokerage.json").read_text()))
+    line = line_by_number(number="+15555550100")
+    for i, body in enumerate(["Is 12 Oak St still available?", "STOP", "START"]):
+        inbound_sms_record(line=line, message_sid=new_sid("SM"), from_number=CALLER, media_urls=[], body=body)
+    missed_call_record(line=line, call_sid=new_sid("CA"), from_number="+15555550164", reason="no_answer")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, live.url, django_user_model, "bree@harborandoak.example")
+
+    page.goto(f"{live.url}/admin/compliance/consentevent/")
+    expect(page.locator("#result_list")).to_contain_text("Opt-in (START)")
+    expect(page.locator(".object-tools")).to_contain_text("Export CSV for an audit")
+    if os.environ.get("TEXTBACK_SCREENSHOTS"):
+        page.screenshot(path=ROOT / "docs" / "admin-consent-ledger.png")
+
+    page.get_by_role("link", name="Export CSV for an audit").click()
+    page.get_by_label("Phone").fill(CALLER)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert rows[0].startswith("seq,created_at_utc,phone") and len(rows) == 1 + ConsentEvent.objects.filter(phone=CALLER).count()
+
+    office = line.office
+    page.goto(f"{live.url}/admin/routing/office/{office.pk}/change/")
+    rules = page.locator("fieldset", has_text="Texting rules")
+    expect(rules).to_contain_text("never looser")
+    page.locator("#id_quiet_hours_start").fill("07:00")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".errorlist")).to_contain_text("8:00 am at the earliest")
+    if os.environ.get("TEXTBACK_SCREENSHOTS"):
+        page.locator("fieldset", has_text="Texting rules").screenshot(path=ROOT / "docs" / "admin-texting-rules.png")
