@@ -26,15 +26,17 @@ class BaseUrlHttpClient(TwilioHttpClient):
 
 
 @functools.cache
-def _client(account_sid: str, auth_token: str, base_url: str) -> Client:
-    # A short timeout: a send that hangs holds a worker; the outbox retries it later instead.
+def _client(account_sid: str, auth_token: str, base_url: str, timeout: float) -> Client:
     if base_url == "https://api.twilio.com":
-        http_client = TwilioHttpClient(timeout=10)
+        http_client = TwilioHttpClient(timeout=timeout)
     else:
-        http_client = BaseUrlHttpClient(base_url, timeout=10)
+        http_client = BaseUrlHttpClient(base_url, timeout=timeout)
     return Client(account_sid, auth_token, http_client=http_client)
 
 
-def twilio_client() -> Client:
-    """One client per process and credentials; it keeps its HTTP connections alive."""
-    return _client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, settings.TWILIO_API_BASE_URL)
+def twilio_client(*, timeout: float = 10) -> Client:
+    """One client per process, credentials and timeout; it keeps its HTTP connections alive.
+
+    The timeout is short: a send that hangs holds a worker, and the outbox retries it later instead.
+    """
+    return _client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, settings.TWILIO_API_BASE_URL, timeout)

@@ -10,6 +10,8 @@ from textback_site.twilio_client import twilio_client
 
 logger = logging.getLogger(__name__)
 
+LOOKUP_TIMEOUT = 2.0  # seconds
+
 
 class TwilioBackend(BaseSmsBackend):
     """Sends through Twilio's REST API with the official SDK."""
@@ -40,9 +42,13 @@ class TwilioBackend(BaseSmsBackend):
         return created.sid
 
     def line_type(self, phone: str) -> str | None:
-        """Lookup v2's line type intelligence (a paid lookup: we ask once per number)."""
+        """Lookup v2's line type intelligence (a paid lookup: we ask once per number).
+
+        It stands between a missed call and its text-back, so it gets two seconds at most: a
+        slow Lookup must not cost the caller their text (error 30006 tells us about a landline
+        afterwards)."""
         try:
-            result = twilio_client().lookups.v2.phone_numbers(phone).fetch(fields="line_type_intelligence")
+            result = twilio_client(timeout=LOOKUP_TIMEOUT).lookups.v2.phone_numbers(phone).fetch(fields="line_type_intelligence")
         except (TwilioException, OSError) as exc:
             logger.warning("line type lookup for %s failed: %s", phone, exc)
             return None

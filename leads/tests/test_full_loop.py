@@ -100,3 +100,14 @@ def test_it_keeps_the_text_for_a_later_retry_when_twilio_answers_503(real_twilio
     assert fake_twilio.wait_message(CALLER, timeout=5) is not None
     message.refresh_from_db()
     assert message.status == Message.Status.SENT and message.attempts == 2
+
+
+def test_a_landline_caller_is_looked_up_through_twilio_and_gets_a_call_back_task_not_a_text(real_twilio, fake_twilio):
+    from leads.models import Lead
+
+    fake_twilio.set_line_type(CALLER, "landline")
+    real_twilio.missed_call()
+    lead = Lead.objects.get(phone=CALLER)
+    assert lead.call_back_since is not None and "landline" in lead.call_back_reason
+    assert fake_twilio.messages == []
+    assert Message.objects.get(kind=Message.Kind.TEXTBACK).status == Message.Status.CANCELED
