@@ -9,19 +9,20 @@ The rules, in the order they are asked, are tabled in the README.
 import dataclasses
 import datetime as dt
 import enum
+from collections.abc import Sequence
 
 from compliance.models import ConsentEvent
 from compliance.quiet_hours import (
     LEGAL_END, LEGAL_START, STRICT_STATE_DAILY_CAP, caller_texting_hours, quiet_until,
 )
 from compliance.selectors import (
-    consent_latest_state_event, do_not_contact_event, has_express_consent, number_is_landline,
+    consent_deciding_event, do_not_contact_event, has_express_consent, number_is_landline,
     on_national_do_not_call_list,
 )
 
 # A confirmation of an opt-out may follow it within five minutes (FCC, 2024), never later.
 CONFIRMATION_WITHIN = dt.timedelta(minutes=5)
-# An agent's text this soon after the caller called or texted answers them; later it is outreach.
+# A text this soon after the caller called or texted answers them; later it is outreach.
 REPLY_WINDOW = dt.timedelta(minutes=30)
 # An inquiry lets a business answer someone on the national Do Not Call list for three months.
 INQUIRY_RELATIONSHIP = dt.timedelta(days=90)
@@ -97,11 +98,11 @@ def _blocked(rule: Rule, reason: str) -> GateDecision:
 
 
 def gate_check(
-    *, phone: str, sender: str, purpose: Purpose, at: dt.datetime, policy: TextingPolicy = TextingPolicy(),
+    *, phone: str, senders: Sequence[str], purpose: Purpose, at: dt.datetime, policy: TextingPolicy = TextingPolicy(),
     history: ContactHistory = ContactHistory(), consent_event_id: int | None = None,
 ) -> GateDecision:
-    """May we text `phone` from `sender` at `at`, for `purpose`?"""
-    latest = consent_latest_state_event(phone=phone, sender=sender)
+    """May we text `phone` from the line known by `senders` at `at`, for `purpose`?"""
+    latest = consent_deciding_event(phone=phone, senders=senders)
     opted_out = latest is not None and latest.kind == ConsentEvent.Kind.OPT_OUT
     if purpose is Purpose.OPT_OUT_CONFIRMATION:
         # An opt-out blocks everything except the single, prompt confirmation of that very opt-out.
@@ -123,12 +124,12 @@ def gate_check(
         return _blocked(Rule.LANDLINE, "Landline: the number cannot receive texts; call instead.")
     if purpose in _KEYWORD_ANSWERS:
         return ALLOWED
-    answers_caller = purpose is Purpose.TEXTBACK or (
-        history.last_inbound_at is not None and at - history.last_inbound_at <= REPLY_WINDOW
-    )
+    # The text-back and an agent's text answer the caller while their call or text is fresh;
+    # the same text long after (a retry past an outage, a follow-up) reaches out to them.
+    answers_caller = history.last_inbound_at is not None and at - history.last_inbound_at <= REPLY_WINDOW
     if not answers_caller and on_national_do_not_call_list(phone=phone):
         inquired = history.last_inbound_at is not None and at - history.last_inbound_at <= INQUIRY_RELATIONSHIP
-        if not inquired and not has_express_consent(phone=phone, sender=sender):
+        if not inquired and not has_express_consent(phone=phone, senders=senders):
             return _blocked(
                 Rule.NATIONAL_DNC,
                 "On the national Do Not Call list, with no inquiry in the last 3 months and no express consent.",

@@ -80,6 +80,7 @@ _CONTACTING = _words(
 )
 _TEXTS = _words("texts?", "txts?", "messages?", "msgs?", "sms", "spam", "listings?", "alerts?", "ads",
                 "stuff", "junk", "crap", "mensajes?", "mensajitos", "textos?")
+_MESSAGES = _words("texts?", "txts?", "messages?", "msgs?", "sms", "mensajes?")
 _TEXT_VERB = _words("te?xt", "txt", "message", "msg", "contact", "sms", "write", "email", "spam", "bother")
 # Spanish contact verbs: infinitive stems after "deja de", subjunctive after "no me".
 _ES_CONTACT_INF = _words("escribir", "mandar", "enviar", "textear", "contactar", "molestar") + _words("me", "nos", "")
@@ -123,6 +124,15 @@ _CLEAR_PATTERNS = [
         r"\bi\s+(?:already\s+)?(?:said|told you|told u|asked you|asked u|asked)\s+(?:to\s+)?(?:stop|unsubscribe|remove me)\b",
         r"\b(?:i|ive|i have|i already|ive already)\s+(?:already\s+)?(?:unsubscribed|opted out)\b",
         r"\bno\s+more\s+(?:texting|" + _TEXTS + r")\b",
+        # "I don't want any more texts", "I no longer wish to be contacted", "we do not want to receive messages"
+        # (messages only: "I don't want any more listings in Miami, just Tampa" is about listings)
+        r"\b(?:dont|do not|no longer|dont ever|do not ever)\s+(?:want|wish|like)\s+(?:to\s+)?"
+        r"(?:(?:get|receive|recieve|be sent|have)\s+)?(?:(?:any|anymore|any more|your|ur|these|the|more)\s+)*"
+        r"(?:" + _MESSAGES + r"|to be (?:contacted|texted|messaged)|to hear from (?:you|u|your|ur))\b",
+        # "please do not send me any more messages", "don't send me texts"
+        r"\b(?:dont|do not|never)\s+send\s+(?:me|us)\s+(?:(?:any|anymore|any more|more|these|your|ur)\s+)*" + _MESSAGES + r"\b",
+        # "please take my number off", "take my number off your list"
+        r"\btake\s+(?:my|this)\s+number\s+off\b",
         r"\bno\s+" + _words("texts?", "txts?", "messages?", "mensajes") + r"\s+" + _PLEASE + r"\b",
         r"\bleave\s+(?:me|us)\s+(?:the (?:fuck|f|hell|heck) )?alone\b",
         # Spanish: "deja de escribirme", "paren de mandar mensajes", "deje de molestarme"

@@ -18,6 +18,10 @@ class AppendOnlyError(Exception):
     """Raised when code tries to rewrite history that must hold up years later."""
 
 
+class LedgerHeadMissing(Exception):
+    """The ledger has events but no head: something removed it, and appending would hide that."""
+
+
 class ConsentKind(models.TextChoices):
     IMPLIED_CALL = "implied_call", "Implied: inbound call"
     IMPLIED_TEXT = "implied_text", "Implied: inbound text"

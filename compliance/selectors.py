@@ -2,6 +2,7 @@
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -14,17 +15,27 @@ Kind, Source = ConsentEvent.Kind, ConsentEvent.Source
 STATE_KINDS = [Kind.OPT_OUT, Kind.OPT_IN, Kind.EXPRESS_OPT_IN]
 
 
-def consent_latest_state_event(*, phone: str, sender: str) -> ConsentEvent | None:
-    """The newest opt-out or opt-in that applies to this sender (or to the whole brokerage)."""
-    return (
-        ConsentEvent.objects.filter(Q(sender=sender) | Q(sender=""), phone=phone, kind__in=STATE_KINDS)
-        .order_by("-seq")
-        .first()
-    )
+def consent_deciding_event(*, phone: str, senders: Sequence[str]) -> ConsentEvent | None:
+    """The opt-out or opt-in that decides whether `phone` may be texted from a line (known by all
+    its `senders`), or None when the number never said either.
+
+    A line's own opt-out (a STOP to it, a revocation texted to it, the carrier's 21610) is lifted
+    only by a later opt-in on that line: the carrier blocks the pair until the caller texts START,
+    and a caller who told one line to stop must not be texted from it on the strength of a
+    brokerage-wide record. A brokerage-wide opt-out (recorded by an agent) is lifted by any later
+    opt-in, for that line or the whole brokerage.
+    """
+    state = ConsentEvent.objects.filter(phone=phone, kind__in=STATE_KINDS).order_by("-seq")
+    line = state.filter(sender__in=senders).first() if senders else None
+    brokerage = state.filter(sender="").first()
+    if line is not None and line.kind == Kind.OPT_OUT:
+        return line
+    candidates = [event for event in (line, brokerage) if event is not None]
+    return max(candidates, key=lambda event: event.seq, default=None)
 
 
-def consent_is_opted_out(*, phone: str, sender: str) -> bool:
-    event = consent_latest_state_event(phone=phone, sender=sender)
+def consent_is_opted_out(*, phone: str, senders: Sequence[str]) -> bool:
+    event = consent_deciding_event(phone=phone, senders=senders)
     return event is not None and event.kind == Kind.OPT_OUT
 
 
@@ -43,10 +54,10 @@ def do_not_contact_event(*, phone: str) -> ConsentEvent | None:
     return latest if latest is not None and latest.kind == Kind.OPT_OUT else None
 
 
-def has_express_consent(*, phone: str, sender: str) -> bool:
+def has_express_consent(*, phone: str, senders: Sequence[str]) -> bool:
     """An express opt-in that no later opt-out withdrew."""
-    latest = consent_latest_state_event(phone=phone, sender=sender)
-    return latest is not None and latest.kind == Kind.EXPRESS_OPT_IN
+    event = consent_deciding_event(phone=phone, senders=senders)
+    return event is not None and event.kind == Kind.EXPRESS_OPT_IN
 
 
 def on_national_do_not_call_list(*, phone: str) -> bool:
@@ -55,10 +66,6 @@ def on_national_do_not_call_list(*, phone: str) -> bool:
 
 def number_is_landline(*, phone: str) -> bool:
     return NumberProfile.objects.filter(phone=phone, line_type=NumberProfile.LineType.LANDLINE).exists()
-
-
-def number_line_type_known(*, phone: str) -> bool:
-    return NumberProfile.objects.filter(phone=phone).exclude(line_type=NumberProfile.LineType.UNKNOWN).exists()
 
 
 def ledger_for_audit(*, phone: str, date_from: dt.date | None, date_to: dt.date | None) -> QuerySet[ConsentEvent]:
@@ -123,6 +130,10 @@ def ledger_verify() -> LedgerReport:
             ))
         expected_seq, prev_hash, count = expected_seq + 1, event.hash, count + 1
     head = ConsentLedgerHead.objects.filter(pk=1).first()
+    if head is None and count:
+        return LedgerReport(count, prev_hash, LedgerBreak(
+            count + 1, None, "the ledger's head row is missing, so events cut from the end would not show."
+        ))
     if head is not None and (head.seq, head.hash) != (count, prev_hash):
         return LedgerReport(count, prev_hash, LedgerBreak(
             count + 1, None, f"the ledger ends at sequence {count} but its head says {head.seq} (events cut from the end?)."

@@ -9,7 +9,7 @@ import phonenumbers
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from compliance.models import ConsentEvent, ConsentLedgerHead, DoNotCallNumber, NumberProfile
+from compliance.models import ConsentEvent, ConsentLedgerHead, DoNotCallNumber, LedgerHeadMissing, NumberProfile
 
 
 def consent_record(
@@ -51,11 +51,11 @@ def _ledger_head_locked() -> ConsentLedgerHead:
     head = ConsentLedgerHead.objects.select_for_update().filter(pk=1).first()
     if head is not None:
         return head
-    # A database emptied table by table (a test's flush) has no head: start from the last link.
-    last = ConsentEvent.objects.order_by("-seq").first()
-    ConsentLedgerHead.objects.get_or_create(
-        pk=1, defaults={"seq": last.seq, "hash": last.hash} if last else {}
-    )
+    if ConsentEvent.objects.exists():
+        # Rebuilding it from the last event would hide whatever was cut from the ledger's end.
+        raise LedgerHeadMissing("The consent ledger's head row is gone; run verify_consent_ledger and restore it.")
+    # An empty database (a fresh install's tables emptied, as tests do): the chain starts over.
+    ConsentLedgerHead.objects.get_or_create(pk=1)
     return ConsentLedgerHead.objects.select_for_update().get(pk=1)
 
 

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from compliance.selectors import consent_history
 from compliance.gate import GateDecision, Verdict
+from compliance.selectors import consent_history
 from inbox import selectors
 from leads.models import Lead
 from routing.models import Agent, LeadType

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from compliance.gate import GateDecision
 from compliance.models import ConsentEvent
-from compliance.selectors import consent_latest_state_event
+from compliance.selectors import consent_deciding_event
 from leads.models import Call, Lead, LeadEvent, LeadRead, Message, ReplySnippet
 from leads.selectors import leads_visible_to, text_gate
 from leads.textback import placeholders_fill
@@ -177,7 +177,7 @@ def reply_gate(*, lead: Lead) -> GateDecision:
 
 def consent_basis(*, lead: Lead) -> str:
     """Why we may text the lead, when nothing stops us: what the thread's badge says."""
-    latest = consent_latest_state_event(phone=lead.phone, sender=reply_line(lead=lead).sender)
+    latest = consent_deciding_event(phone=lead.phone, senders=reply_line(lead=lead).senders)
     if latest is not None and latest.kind == ConsentEvent.Kind.EXPRESS_OPT_IN:
         return "Express consent"
     if latest is not None and latest.kind == ConsentEvent.Kind.OPT_IN:

@@ -13,9 +13,9 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.gate import Verdict
+from compliance.gate import CONFIRMATION_WITHIN, Verdict
 from compliance.models import ConsentEvent
-from compliance.selectors import consent_latest_state_event, do_not_contact_event
+from compliance.selectors import consent_deciding_event, do_not_contact_event
 from compliance.services import consent_record
 from inbox.selectors import reply_gate, reply_line
 from leads.models import Lead, LeadEvent, LeadRead, Message
@@ -252,10 +252,10 @@ def _actor_label(agent: Agent) -> str:
 def consent_record_by_agent(*, actor: Agent, lead: Lead, action: str, note: str) -> ConsentEvent:
     """An agent records what the caller said about texts (on the phone, in person, by email).
 
-    These apply brokerage-wide. An opt-out holds until the caller opts in again; a number on the
-    do-not-contact list comes off it only when a team leader or broker records an express
-    opt-in. A STOP texted to a line can only be undone by the caller texting START to it:
-    the carrier blocks that line until then, whatever we record.
+    These apply brokerage-wide. Lifting an opt-out (or taking a number off the do-not-contact
+    list) with an express opt-in is for team leaders and brokers. An opt-out the caller texted to
+    a line can only be undone by the caller texting START to it: the carrier blocks that line
+    until then, whatever we record.
     """
     note = note.strip()
     if action not in ConsentAction.CHOICES:
@@ -271,11 +271,12 @@ def consent_record_by_agent(*, actor: Agent, lead: Lead, action: str, note: str)
         line = reply_line(lead=lead)
         common = {"phone": lead.phone, "sender": "", "actor": _actor_label(actor), "note": note}
         if action == ConsentAction.EXPRESS_OPT_IN:
-            latest = consent_latest_state_event(phone=lead.phone, sender=line.sender)
-            if latest and latest.kind == ConsentEvent.Kind.OPT_OUT and latest.sender and latest.source in (
-                ConsentEvent.Source.KEYWORD, ConsentEvent.Source.CARRIER
-            ):
-                raise ActionRefused(f"They texted STOP to {line.number}; only they can undo that, by texting START to it.")
+            deciding = consent_deciding_event(phone=lead.phone, senders=line.senders)
+            if deciding is not None and deciding.kind == ConsentEvent.Kind.OPT_OUT:
+                if deciding.sender:
+                    raise ActionRefused(f"They asked {line.number} to stop texting; only they can undo that, by texting START to it.")
+                if not manager:
+                    raise ActionRefused("They opted out; a team leader or broker can record that they want texts again.")
             if do_not_contact_event(phone=lead.phone) and not manager:
                 raise ActionRefused("The number is on the do-not-contact list; a team leader or broker can take it off.")
             event, _ = consent_record(kind=ConsentEvent.Kind.EXPRESS_OPT_IN, source=ConsentEvent.Source.AGENT, **common)
@@ -289,7 +290,8 @@ def consent_record_by_agent(*, actor: Agent, lead: Lead, action: str, note: str)
 def revocation_review(*, actor: Agent, lead: Lead, message_id: int, opted_out: bool) -> Message:
     """An agent reads a text the system could not be sure about ("stop" in a longer sentence) and
     says whether it asks us to stop texting. If it does, it is honoured as if it had been clear:
-    opted out at once, with the one confirmation text."""
+    opted out at once, with the one confirmation text if the caller's text is under five minutes
+    old (later, an unexpected text would be worse than none)."""
     now = timezone.now()
     with transaction.atomic():
         lead = _lead_locked(lead, actor)
@@ -300,8 +302,10 @@ def revocation_review(*, actor: Agent, lead: Lead, message_id: int, opted_out: b
         if message is None:
             raise ActionRefused("Someone already answered this.", conflict=True)
         if opted_out:
+            # The one confirmation may follow within five minutes of the caller's text, not of the click.
             opt_out_record(
-                lead=lead, line=message.line, now=now, confirm=True, phone=lead.phone, sender=message.line.sender,
+                lead=lead, line=message.line, now=now, confirm=now - message.created_at <= CONFIRMATION_WITHIN,
+                phone=lead.phone, sender=message.line.sender,
                 source=ConsentEvent.Source.TEXT, source_ref=message.provider_sid or f"message:{message.pk}",
                 raw_text=message.body, actor=_actor_label(actor), note="Confirmed by an agent as a request to stop texting.",
             )

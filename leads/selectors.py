@@ -50,17 +50,27 @@ def contact_history(*, lead: Lead, at: dt.datetime) -> ContactHistory:
     """When the caller last reached out (a call or a text), and the outreach texts of the last day."""
     last_text = lead.messages.filter(direction=Message.Direction.INBOUND).order_by("-created_at").values_list("created_at", flat=True)[:1]
     last_call = lead.calls.filter(direction=Call.Direction.INBOUND).order_by("-created_at").values_list("created_at", flat=True)[:1]
-    outreach = lead.messages.filter(outreach=True, sent_at__gt=at - CAP_PERIOD).order_by("sent_at").values_list("sent_at", flat=True)
+    # Counted from the moment a worker took each text, so one still with Twilio counts too.
+    outreach = (
+        lead.messages.filter(outreach=True, sending_at__gt=at - CAP_PERIOD)
+        .exclude(status__in=[Message.Status.QUEUED, Message.Status.FAILED, Message.Status.CANCELED])
+        .order_by("sending_at").values_list("sending_at", flat=True)
+    )
     return ContactHistory(last_inbound_at=max([*last_text, *last_call], default=None), outreach_sent=tuple(outreach))
+
+
+# Texts to the caller that answer them if they go soon after the caller reached out, and are
+# outreach otherwise (a text-back retried long after an outage, an agent's follow-up days later).
+_ANSWERS_OR_OUTREACH = {Purpose.TEXTBACK, Purpose.REPLY}
 
 
 def text_gate(*, lead: Lead, line: TrackingNumber, kind: str, at: dt.datetime, to_number: str = "", consent_event_id: int | None = None) -> GateDecision:
     """Ask the compliance gate about one text, with what only the leads app knows: the office's
-    policy and the caller's recent contact (needed for agents' texts only)."""
+    policy and the caller's recent contact."""
     purpose = PURPOSE_BY_KIND[kind]
     return gate_check(
-        phone=to_number or lead.phone, sender=line.sender, purpose=purpose, at=at, policy=texting_policy(lead.office),
-        history=contact_history(lead=lead, at=at) if purpose is Purpose.REPLY else ContactHistory(),
+        phone=to_number or lead.phone, senders=line.senders, purpose=purpose, at=at, policy=texting_policy(lead.office),
+        history=contact_history(lead=lead, at=at) if purpose in _ANSWERS_OR_OUTREACH else ContactHistory(),
         consent_event_id=consent_event_id,
     )
 

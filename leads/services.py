@@ -13,7 +13,7 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from compliance.gate import Rule, Verdict
@@ -410,9 +410,21 @@ def message_send(*, message_id: int) -> Message | None:
     Safe to run twice for the same message: only the run that moves it from queued to
     sending talks to the provider.
     """
-    _line_type_learn(message_id=message_id)
+    waiting = (
+        Message.objects.filter(pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED)
+        .annotate(line_type_known=Exists(NumberProfile.objects.filter(phone=OuterRef("lead__phone"))))
+        .values_list("lead_id", "lead__phone", "to_number", "line_type_known").first()
+    )
+    if waiting is None:
+        return None
+    lead_id, phone, to_number, line_type_known = waiting
+    if not to_number and not line_type_known:
+        _line_type_learn(phone=phone)
     now = timezone.now()
     with transaction.atomic():
+        # The lead first, then its text, the order every path takes: a lead's texts go out one at
+        # a time, so the daily cap counts what the others just sent.
+        _lead_lock(lead_id)
         message = (
             Message.objects.select_for_update(of=("self",))
             .select_related("lead__office", "line", "call")
@@ -444,41 +456,40 @@ def message_send(*, message_id: int) -> Message | None:
     try:
         provider_sid = get_sms_backend().send(message)
     except SmsSendError as error:
-        return _message_send_failed(message_id=message.pk, error=error)
+        return _message_send_failed(message_id=message.pk, lead_id=lead_id, error=error)
     except Exception as exc:  # a bug or an SDK surprise must not strand the row in "sending"
         logger.exception("unexpected error sending message %s", message.pk)
-        return _message_send_failed(message_id=message.pk, error=SmsSendError(f"Unexpected error: {exc}", permanent=False))
+        error = SmsSendError(f"Unexpected error: {exc}", permanent=False)
+        return _message_send_failed(message_id=message.pk, lead_id=lead_id, error=error)
 
     with transaction.atomic():
+        _lead_lock(lead_id)
         message = Message.objects.select_for_update(of=("self",)).select_related("lead__office", "line").get(pk=message.pk)
         message.provider_sid = provider_sid
         message.error_message = ""
         _message_status_advance(message, Message.Status.SENT, timezone.now())
         message.save()
+        if not message.to_number:  # a text to the lead, not an alert to its agent
+            # Conditional updates never undo a newer change.
+            Lead.objects.filter(pk=lead_id, status=Lead.Status.NEW).update(status=Lead.Status.CONTACTED)
+            Lead.objects.filter(pk=lead_id, last_activity_at__lt=message.sent_at).update(last_activity_at=message.sent_at)
         # Twilio's status callbacks can arrive before we stored the SID; apply them now.
         for event in MessageStatusEvent.objects.filter(provider_sid=provider_sid, message__isnull=True):
             event.message = message
             event.save(update_fields=["message"])
             _message_status_apply(message, event.status, event.error_code, event.received_at)
-        if not message.to_number:  # a text to the lead, not an alert to its agent
-            # The lead row is not locked here: conditional updates never undo a newer change.
-            Lead.objects.filter(pk=message.lead_id, status=Lead.Status.NEW).update(status=Lead.Status.CONTACTED)
-            Lead.objects.filter(pk=message.lead_id, last_activity_at__lt=message.sent_at).update(last_activity_at=message.sent_at)
         _publish_message(message, "message.status")
     return message
 
 
-def _line_type_learn(*, message_id: int) -> None:
+def _lead_lock(lead_id: int) -> None:
+    list(Lead.objects.select_for_update().filter(pk=lead_id).values_list("pk", flat=True))
+
+
+def _line_type_learn(*, phone: str) -> None:
     """Before the first text to a number, ask the carrier network what kind of line it is (once:
     the answer is kept). A lookup that fails is not kept, and does not hold the text: Twilio
     reports a landline with error 30006, which teaches us the same thing."""
-    phone = (
-        Message.objects.filter(pk=message_id, status=Message.Status.QUEUED, to_number="")
-        .exclude(lead__phone__in=NumberProfile.objects.values("phone"))
-        .values_list("lead__phone", flat=True).first()
-    )
-    if phone is None:
-        return
     line_type = get_sms_backend().line_type(phone)
     if line_type is not None:
         number_line_type_set(phone=phone, line_type=line_type, source="Twilio Lookup")
@@ -495,9 +506,10 @@ def lead_call_back_request(*, lead: Lead, reason: str, now: dt.datetime) -> bool
     return True
 
 
-def _message_send_failed(*, message_id: int, error: SmsSendError) -> Message:
+def _message_send_failed(*, message_id: int, lead_id: int, error: SmsSendError) -> Message:
     now = timezone.now()
     with transaction.atomic():
+        _lead_lock(lead_id)
         message = Message.objects.select_for_update(of=("self",)).select_related("lead__office", "line").get(pk=message_id)
         message.error_code = str(error.code or "")
         message.error_message = error.reason[:255]
@@ -557,6 +569,22 @@ def _message_status_apply(message: Message, status: str, error_code: str, at: dt
         _compliance_act_on_error(message, error_code)
 
 
+def _message_by_sid_locked(provider_sid: str) -> Message | None:
+    """The text a status callback is about, locked after its lead (a callback may record an opt-out
+    or a call-back task on the lead)."""
+    lead_id = (
+        Message.objects.filter(provider_sid=provider_sid, direction=Message.Direction.OUTBOUND)
+        .values_list("lead_id", flat=True).first()
+    )
+    if lead_id is None:
+        return None
+    _lead_lock(lead_id)
+    return (
+        Message.objects.select_for_update(of=("self",)).select_related("lead__office", "line")
+        .filter(provider_sid=provider_sid, direction=Message.Direction.OUTBOUND).first()
+    )
+
+
 def message_status_record(*, provider_sid: str, status: str, error_code: str) -> MessageStatusEvent | None:
     """Record a status callback once; a replay of the same (SID, status) changes nothing."""
     now = timezone.now()
@@ -566,10 +594,7 @@ def message_status_record(*, provider_sid: str, status: str, error_code: str) ->
                 event = MessageStatusEvent.objects.create(provider_sid=provider_sid, status=status, error_code=error_code)
         except IntegrityError:
             return None
-        message = (
-            Message.objects.select_for_update(of=("self",)).select_related("lead__office", "line")
-            .filter(provider_sid=provider_sid, direction=Message.Direction.OUTBOUND).first()
-        )
+        message = _message_by_sid_locked(provider_sid)
         if message is None:
             return event  # the worker has not stored the SID yet; it applies this when it does
         event.message = message
@@ -623,7 +648,7 @@ def inbound_sms_record(
         except IntegrityError:
             return Message.objects.get(provider_sid=message_sid)  # a concurrent copy got there first
         keyword = keyword_classify(body, opt_out_type)
-        if keyword is Keyword.OPT_IN and not consent_is_opted_out(phone=from_number, sender=line.sender):
+        if keyword is Keyword.OPT_IN and not consent_is_opted_out(phone=from_number, senders=line.senders):
             keyword = None  # "Yes" from someone who never opted out is an answer, not a resubscribe
         revocation = revocation_classify(body) if keyword is None else None
         if revocation is Revocation.AMBIGUOUS:
@@ -634,8 +659,10 @@ def inbound_sms_record(
         common = {"phone": from_number, "sender": line.sender, "source_ref": message_sid, "raw_text": body}
         if keyword is Keyword.OPT_OUT or revocation is Revocation.CLEAR:
             source = ConsentEvent.Source.TEXT if revocation else ConsentEvent.Source.KEYWORD
-            # With Advanced Opt-Out (OptOutType present) Twilio has already sent the confirmation.
-            opt_out_record(lead=lead, line=line, now=now, confirm=not opt_out_type, source=source, **common)
+            # Twilio answers its keywords itself (its default handling, or Advanced Opt-Out's
+            # wording) and then blocks the line, so a confirmation of ours would fail with 21610:
+            # we confirm only the revocations in words, which Twilio does not see.
+            opt_out_record(lead=lead, line=line, now=now, confirm=revocation is Revocation.CLEAR, source=source, **common)
         elif keyword is Keyword.OPT_IN:
             event, _ = consent_record(kind=ConsentEvent.Kind.OPT_IN, source=ConsentEvent.Source.KEYWORD, **common)
             if not opt_out_type:
@@ -657,7 +684,8 @@ def inbound_sms_record(
             _lead_touch(lead, now, Lead.Status.ENGAGED, changed=changed)
             for agent in alerted:
                 _agent_alert_queue(lead=lead, line=line, agent=agent, now=now)
-            held_texts_settle(lead, now, because="The caller texted before it could go.")
+            if revocation is None:  # a text that may be a "stop" releases nothing until an agent reads it
+                held_texts_settle(lead, now, because="The caller texted before it could go.")
             if revocation is Revocation.AMBIGUOUS:
                 lead_event_publish(lead, {"type": "lead.updated", "alert": {
                     "agent_ids": [lead.assigned_agent_id] if lead.assigned_agent_id else [],
@@ -673,7 +701,8 @@ def inbound_sms_record(
 def opt_out_record(*, lead: Lead, line: TrackingNumber, now: dt.datetime, confirm: bool, **consent) -> ConsentEvent:
     """Record an opt-out (`consent`: phone, sender, source...) and honour it at once: nothing
     still waiting in the outbox for the lead goes, and (when `confirm`) one confirmation with no
-    marketing follows, which the gate lets through within five minutes only.
+    marketing follows, which the gate lets through within five minutes only. Someone already
+    opted out from this line is not confirmed again: one "stop" after another gets one answer.
 
     The outbox rows are locked before the ledger's head, the order every path takes.
     """
@@ -681,6 +710,7 @@ def opt_out_record(*, lead: Lead, line: TrackingNumber, now: dt.datetime, confir
         direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED, to_number=""
     ):
         _message_cancel(pending, "Opted out: the caller asked us to stop texting.")
+    confirm = confirm and not consent_is_opted_out(phone=lead.phone, senders=line.senders)
     event, _ = consent_record(kind=ConsentEvent.Kind.OPT_OUT, **consent)
     if confirm:
         message_queue(
@@ -828,10 +858,7 @@ def status_events_reconcile(*, before: dt.datetime) -> int:
     applied = 0
     for event in MessageStatusEvent.objects.filter(message__isnull=True, received_at__lt=before).order_by("id")[:1000]:
         with transaction.atomic():
-            message = (
-                Message.objects.select_for_update(of=("self",)).select_related("lead__office", "line")
-                .filter(provider_sid=event.provider_sid, direction=Message.Direction.OUTBOUND).first()
-            )
+            message = _message_by_sid_locked(event.provider_sid)
             if message is None:
                 continue
             MessageStatusEvent.objects.filter(pk=event.pk).update(message=message)

@@ -110,9 +110,10 @@ class Office(models.Model):
                 condition=models.Q(
                     quiet_hours_start__gte=dt.time(8, 0), quiet_hours_end__lte=dt.time(21, 0),
                     quiet_hours_start__lt=models.F("quiet_hours_end"),
-                ),
+                ) & models.Q(quiet_hours_start__lt=dt.time(20, 0)),  # Florida and Oklahoma stop at 8 pm
                 name="office_texting_hours_within_law",
             ),
+            models.CheckConstraint(condition=models.Q(daily_text_cap__gte=1), name="office_daily_text_cap_positive"),
         ]
 
     def __str__(self) -> str:
@@ -129,6 +130,12 @@ class Office(models.Model):
             raise ValidationError({"quiet_hours_end": "The law allows texts until 9:00 pm at the latest."})
         if start and end and start >= end:
             raise ValidationError({"quiet_hours_end": "Texting must end after it starts."})
+        if start and end:
+            # A caller's number can span two time zones, and Florida's day ends at 8 pm: a short or
+            # late window might leave no minute inside it on both sides.
+            length = dt.datetime.combine(dt.date.min, end) - dt.datetime.combine(dt.date.min, start)
+            if start > dt.time(17) or length < dt.timedelta(hours=3):
+                raise ValidationError({"quiet_hours_end": "Leave at least three hours for texting, starting by 5:00 pm."})
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -262,6 +269,12 @@ class TrackingNumber(models.Model):
     def sender(self) -> str:
         """The identity a consent record is kept against: the Messaging Service, else the number."""
         return self.messaging_service_sid or self.number
+
+    @property
+    def senders(self) -> tuple[str, ...]:
+        """Every identity the line has texted as: a STOP to the number still holds after the broker
+        moves the line into a Messaging Service, and the other way round."""
+        return tuple(dict.fromkeys(s for s in (self.messaging_service_sid, self.number) if s))
 
 
 # --- routing rules ------------------------------------------------------------------------------

@@ -1,6 +1,10 @@
 """The consent record becomes a hash-chained ledger, guarded by a trigger on PostgreSQL; the
 national Do Not Call list arrives."""
 
+import datetime as dt
+import hashlib
+import json
+
 from django.db import migrations, models
 
 GENESIS_HASH = "0" * 64
@@ -22,18 +26,25 @@ DROP FUNCTION IF EXISTS consent_ledger_append_only();
 """
 
 
+def _hash(event) -> str:
+    """ConsentEvent.compute_hash as it was when this migration was written: the model's may change
+    in a later version, and this migration must keep producing the same chain."""
+    payload = [
+        event.seq, event.prev_hash, event.phone, event.sender, event.kind, event.source, event.source_ref,
+        event.actor, event.note, event.raw_text, event.created_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+    ]
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
 def chain_existing_events(apps, schema_editor):
     """Give the events recorded before the ledger had a chain their place in it, oldest first."""
-    from compliance.models import ConsentEvent as CurrentConsentEvent
-
     ConsentEvent = apps.get_model("compliance", "ConsentEvent")
     Head = apps.get_model("compliance", "ConsentLedgerHead")
     prev_hash, seq = GENESIS_HASH, 0
     for event in ConsentEvent.objects.order_by("created_at", "id"):
         seq += 1
         event.seq, event.prev_hash = seq, prev_hash
-        # The hash is defined once, on the model; it reads only the fields set here.
-        event.hash = CurrentConsentEvent.compute_hash(event)
+        event.hash = _hash(event)
         ConsentEvent.objects.filter(pk=event.pk).update(seq=event.seq, prev_hash=event.prev_hash, hash=event.hash)
         prev_hash = event.hash
     Head.objects.create(pk=1, seq=seq, hash=prev_hash)

@@ -21,7 +21,7 @@ QUIET = ContactHistory(last_inbound_at=NOON - dt.timedelta(days=2))  # an agent 
 
 def ask(purpose=Purpose.REPLY, *, phone=PHONE, sender=LINE, at=NOON, history=QUIET, policy=TextingPolicy(), consent_event_id=None):
     return gate_check(
-        phone=phone, sender=sender, purpose=purpose, at=at, policy=policy, history=history, consent_event_id=consent_event_id
+        phone=phone, senders=(sender,), purpose=purpose, at=at, policy=policy, history=history, consent_event_id=consent_event_id
     )
 
 
@@ -46,9 +46,27 @@ def test_the_latest_opt_out_or_opt_in_decides_for_that_sender_only():
     assert ask().allowed
 
 
-def test_an_opt_out_for_the_whole_brokerage_blocks_every_line():
+def test_an_opt_out_for_the_whole_brokerage_blocks_every_line_until_an_opt_in():
     record("opt_out", sender="", source="agent")
     assert ask(Purpose.TEXTBACK, sender=OTHER_LINE).rule is Rule.OPTED_OUT
+    record("opt_in", sender=OTHER_LINE, ref="SM1")  # START to one line: that line only
+    assert ask(sender=OTHER_LINE).allowed and ask(sender=LINE).rule is Rule.OPTED_OUT
+    record("express_opt_in", sender="", source="agent")
+    assert ask(sender=LINE).allowed
+
+
+def test_a_lines_own_opt_out_outlasts_any_brokerage_wide_opt_in():
+    record("opt_out", ref="SM1")
+    record("express_opt_in", sender="", source="agent")
+    assert ask(sender=LINE).rule is Rule.OPTED_OUT and ask(sender=OTHER_LINE).allowed
+    record("opt_in", ref="SM2")
+    assert ask(sender=LINE).allowed
+
+
+def test_an_opt_out_holds_for_every_identity_of_the_line():
+    record("opt_out", ref="SM1")  # texted to the number; the line now sends through a Messaging Service
+    decision = gate_check(phone=PHONE, senders=("MG" + "0" * 32, LINE), purpose=Purpose.REPLY, at=NOON, history=QUIET)
+    assert decision.rule is Rule.OPTED_OUT
 
 
 def test_only_a_prompt_confirmation_of_the_latest_opt_out_gets_through():
@@ -96,10 +114,18 @@ def test_answers_to_keywords_and_alerts_to_agents_go_at_any_hour(purpose):
 
 def test_the_textback_goes_at_night_unless_the_broker_holds_replies_too():
     night = dt.datetime(2026, 11, 24, 23, 30, tzinfo=EASTERN)
-    assert ask(Purpose.TEXTBACK, at=night, history=JUST_CALLED).allowed
-    held = ask(Purpose.TEXTBACK, at=night, history=JUST_CALLED, policy=TextingPolicy(quiet_hours_for_replies=True))
+    called = ContactHistory(last_inbound_at=night - dt.timedelta(seconds=20))
+    assert ask(Purpose.TEXTBACK, at=night, history=called).allowed
+    held = ask(Purpose.TEXTBACK, at=night, history=called, policy=TextingPolicy(quiet_hours_for_replies=True))
     assert held.verdict is Verdict.DEFERRED and held.rule is Rule.QUIET_HOURS
     assert held.until == dt.datetime(2026, 11, 25, 13, 0, tzinfo=dt.UTC)  # 8:00 am in New York
+
+
+def test_a_textback_that_could_not_go_for_an_hour_is_no_longer_a_reply():
+    """Twilio was down from 8:55 pm; the retry at 10 pm would reach out at night: it waits."""
+    night = dt.datetime(2026, 11, 24, 22, 0, tzinfo=EASTERN)
+    decision = ask(Purpose.TEXTBACK, at=night, history=ContactHistory(last_inbound_at=night - dt.timedelta(minutes=65)))
+    assert decision.verdict is Verdict.DEFERRED and decision.until == dt.datetime(2026, 11, 25, 13, 0, tzinfo=dt.UTC)
 
 
 def test_an_agent_answering_a_fresh_text_is_a_reply_but_reaching_out_later_waits_for_the_morning():

@@ -157,3 +157,15 @@ def test_postgresql_refuses_to_delete_texts_and_calls_younger_than_four_years(br
     Call.objects.update(created_at=five_years_ago)
     Lead.objects.all().delete()  # old enough: the trigger lets it go
     assert not Message.objects.exists()
+
+
+def test_a_missing_head_is_reported_and_appending_is_refused():
+    from compliance.models import LedgerHeadMissing
+
+    ledger(3)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {ConsentLedgerHead._meta.db_table}")
+    report = ledger_verify()
+    assert report.first_break is not None and "head row is missing" in report.first_break.problem
+    with pytest.raises(LedgerHeadMissing):
+        consent_record(phone=PHONE, sender=LINE, kind="help", source="keyword", source_ref="SM99")

@@ -8,6 +8,15 @@ CLEAR, AMBIGUOUS = Revocation.CLEAR, Revocation.AMBIGUOUS
 
 CASES = [
     # --- English, clear: opt out at once --------------------------------------------------------
+    ("I don't want any more texts", CLEAR),
+    ("I do not want to receive texts", CLEAR),
+    ("Please do not send me any more messages", CLEAR),
+    ("don't send me texts", CLEAR),
+    ("I no longer wish to be contacted", CLEAR),
+    ("i no longer want to receive messages from you", CLEAR),
+    ("Please take my number off", CLEAR),
+    ("I don't want to see the house anymore", None),
+    ("I don't want any more listings in Miami, just Tampa", None),
     ("stop texting me", CLEAR),
     ("Please stop texting me.", CLEAR),
     ("STOP TEXTING ME!!! 😡", CLEAR),

@@ -10,7 +10,7 @@ from textback_site.twilio_client import twilio_client
 
 logger = logging.getLogger(__name__)
 
-LOOKUP_TIMEOUT = 2.0  # seconds
+LOOKUP_TIMEOUT = 2.0  # seconds, to connect and again to read the answer
 
 
 class TwilioBackend(BaseSmsBackend):
@@ -44,9 +44,9 @@ class TwilioBackend(BaseSmsBackend):
     def line_type(self, phone: str) -> str | None:
         """Lookup v2's line type intelligence (a paid lookup: we ask once per number).
 
-        It stands between a missed call and its text-back, so it gets two seconds at most: a
-        slow Lookup must not cost the caller their text (error 30006 tells us about a landline
-        afterwards)."""
+        It stands between a missed call and its text-back, so it gets two seconds to connect and
+        two to answer: a slow Lookup must not cost the caller their text (error 30006 tells us
+        about a landline afterwards)."""
         try:
             result = twilio_client(timeout=LOOKUP_TIMEOUT).lookups.v2.phone_numbers(phone).fetch(fields="line_type_intelligence")
         except (TwilioException, OSError) as exc:

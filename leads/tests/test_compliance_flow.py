@@ -7,6 +7,7 @@ import zoneinfo
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from compliance.gate import Rule
 from compliance.models import ConsentEvent, NumberProfile
@@ -239,3 +240,52 @@ def test_the_daily_cap_counts_outreach_not_replies(brokerage, sms_outbox):
     assert [m.status for m in replies] == ["sent", "sent", "queued"] and all(m.outreach for m in replies[:2])
     assert replies[2].next_attempt_at == dt.datetime(2026, 11, 3, 11, 0, tzinfo=EASTERN)  # 24 h after the first
     assert "At most 2 texts" in replies[2].error_message
+
+
+def test_an_express_opt_in_never_lifts_a_stop_the_caller_texted_to_a_line(brokerage, sms_outbox):
+    """STOP to the buyer line, then a text to the seller line (the thread now replies from there)
+    and an agent records consent: the buyer line stays opted out until the caller texts START."""
+    seller_line = line_by_number(number="+15555550110")
+    lead = missed_call()
+    text("STOP")
+    inbound_sms_record(line=seller_line, message_sid=new_sid("SM"), from_number=CALLER, body="Selling too, actually", media_urls=[])
+    consent_record_by_agent(actor=agent("tess@example.com"), lead=lead, action="opt_in", note="Said on the phone: text me")
+    buyer_line = line_by_number(number=DOWNTOWN_BUYER_LINE)
+    assert text_gate(lead=lead, line=buyer_line, kind=Message.Kind.REPLY, at=timezone.now()).rule is Rule.OPTED_OUT
+    assert text_gate(lead=lead, line=seller_line, kind=Message.Kind.REPLY, at=timezone.now()).allowed
+
+
+def test_only_a_manager_lifts_an_opt_out_recorded_for_the_brokerage(brokerage, sms_outbox):
+    lead = missed_call()
+    ann, tess = agent(lead.assigned_agent.user.email), agent("tess@example.com")
+    consent_record_by_agent(actor=ann, lead=lead, action="opt_out", note="Asked on the phone to stop")
+    with pytest.raises(ActionRefused, match="team leader or broker"):
+        consent_record_by_agent(actor=ann, lead=lead, action="opt_in", note="Changed their mind")
+    consent_record_by_agent(actor=tess, lead=lead, action="opt_in", note="Called back: wants texts again")
+    assert text_gate(lead=lead, line=lead.line, kind=Message.Kind.REPLY, at=timezone.now()).allowed
+
+
+def test_an_opt_out_confirmed_by_an_agent_hours_later_gets_no_confirmation_text(brokerage, sms_outbox):
+    with time_machine.travel(dt.datetime(2026, 11, 24, 10, 0, tzinfo=EASTERN), tick=False) as clock:
+        lead = missed_call()
+        send_queued()
+        message = text("stop by later?")
+        clock.shift(dt.timedelta(hours=3))
+        revocation_review(actor=agent("tess@example.com"), lead=lead, message_id=message.pk, opted_out=True)
+    assert ConsentEvent.objects.filter(kind=ConsentEvent.Kind.OPT_OUT).count() == 1
+    assert not Message.objects.filter(kind=Message.Kind.OPT_OUT_CONFIRMATION).exists()
+
+
+def test_a_text_that_may_be_a_stop_releases_no_held_text(brokerage, sms_outbox):
+    with time_machine.travel(dt.datetime(2026, 11, 24, 12, 0, tzinfo=EASTERN), tick=False):
+        lead = missed_call()
+        send_queued()
+    with time_machine.travel(dt.datetime(2026, 11, 24, 23, 0, tzinfo=EASTERN), tick=False):
+        held = agent_reply_send(agent=agent(lead.assigned_agent.user.email), lead=lead, body="New listing on Elm St!")
+        message_send(message_id=held.pk)
+        text("who is this? wrong number?")
+        held.refresh_from_db()
+        assert held.status == Message.Status.QUEUED and held.next_attempt_at == dt.datetime(2026, 11, 25, 8, 0, tzinfo=EASTERN)
+        message_send(message_id=held.pk)
+    held.refresh_from_db()
+    assert held.status == Message.Status.QUEUED and len(sms_outbox) == 1  # the text-back only

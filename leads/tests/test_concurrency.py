@@ -61,7 +61,7 @@ def test_simultaneous_calls_from_one_number_get_one_text(brokerage, settings, sm
 
 def test_concurrent_duplicate_inbound_texts_are_stored_once(brokerage, settings, sms_outbox):
     sid = new_sid("SM")
-    statuses = _at_once(8, lambda: Twilio(Client(), settings.TWILIO_AUTH_TOKEN, settings.PUBLIC_BASE_URL).sms("STOP", message_sid=sid).status_code)
+    statuses = _at_once(8, lambda: Twilio(Client(), settings.TWILIO_AUTH_TOKEN, settings.PUBLIC_BASE_URL).sms("please stop texting me", message_sid=sid).status_code)
     assert set(statuses) == {200}
     assert Message.objects.filter(direction=Message.Direction.INBOUND).count() == 1
     assert len(sms_outbox) == 1  # one opt-out confirmation

@@ -15,7 +15,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from compliance.models import ConsentEvent
-from compliance.selectors import consent_latest_state_event
+from compliance.selectors import consent_deciding_event
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, new_sid
 from inbox.services import ActionRefused, agent_reply_send, consent_record_by_agent, revocation_review
 from leads.models import Lead, Message
@@ -55,7 +55,7 @@ def _checked_send(original, violations: list[str]):
 
     def send(self, message):
         if not message.to_number:
-            latest = consent_latest_state_event(phone=message.recipient, sender=message.line.sender)
+            latest = consent_deciding_event(phone=message.recipient, senders=message.line.senders)
             opted_out = latest is not None and latest.kind == ConsentEvent.Kind.OPT_OUT
             # The one text allowed after an opt-out is the confirmation of that very opt-out.
             if opted_out and not (message.kind == Message.Kind.OPT_OUT_CONFIRMATION and message.consent_event_id == latest.pk):

@@ -32,7 +32,7 @@ APPS = ["leads", "inbox", "routing", "compliance", "textback_site"]
 QUEUEING_PATHS = {
     ("leads/services.py", "_textback_queue"): "textback",
     ("leads/services.py", "_agent_alert_queue"): "new-lead alert, escalation alert, transfer alert",
-    ("leads/services.py", "opt_out_record"): "opt-out confirmation (keyword, or confirmed by an agent)",
+    ("leads/services.py", "opt_out_record"): "opt-out confirmation (in words, or confirmed by an agent)",
     ("leads/services.py", "inbound_sms_record"): "opt-in confirmation, help reply",
     ("inbox/services.py", "agent_reply_send"): "agent reply",
 }
@@ -150,7 +150,7 @@ SCENARIOS = {
     "escalation alert": (_escalation_alert, Message.Kind.AGENT_ALERT, _stop_agents),
     "transfer alert": (_transfer_alert, Message.Kind.AGENT_ALERT, _stop_agents),
     "agent reply": (lambda: agent_reply_send(agent=agent("tess@example.com"), lead=_missed_call(), body="Hi!"), Message.Kind.REPLY, _stop_caller),
-    "opt-out confirmation (keyword)": (lambda: (_missed_call(), _text("STOP")), Message.Kind.OPT_OUT_CONFIRMATION, _restart_caller),
+    "opt-out confirmation (in words)": (lambda: (_missed_call(), _text("please stop texting me")), Message.Kind.OPT_OUT_CONFIRMATION, _restart_caller),
     "opt-out confirmation (confirmed by an agent)": (_confirmed_revocation, Message.Kind.OPT_OUT_CONFIRMATION, _restart_caller),
     "opt-in confirmation": (lambda: (_missed_call(), _text("STOP"), _text("START")), Message.Kind.OPT_IN_CONFIRMATION, _stop_caller),
     "help reply": (lambda: (_missed_call(), _text("HELP")), Message.Kind.HELP_REPLY, _stop_caller),
@@ -158,7 +158,7 @@ SCENARIOS = {
 
 
 def test_every_listed_path_has_a_scenario():
-    named = {name for names in QUEUEING_PATHS.values() for name in names.replace(" (keyword, or confirmed by an agent)", "").split(", ")}
+    named = {name for names in QUEUEING_PATHS.values() for name in names.replace(" (in words, or confirmed by an agent)", "").split(", ")}
     assert {name.split(" (")[0] for name in SCENARIOS} >= named
 
 

@@ -115,10 +115,10 @@ def test_it_dials_and_rings_out_through_the_signed_webhooks(staff_client, live, 
 def test_it_texts_as_the_caller_and_gets_compliance_answers(staff_client, live, sms_outbox):
     response = staff_client.post(SIMULATOR + "text/", {**PHONE, "body": "Is it still available?"})
     assert response.status_code == 200 and "is-ok" in response.content.decode()
-    staff_client.post(SIMULATOR + "text/", {**PHONE, "body": "STOP"})
+    staff_client.post(SIMULATOR + "text/", {**PHONE, "body": "Please stop texting me"})
 
     inbound = Message.objects.filter(direction=Message.Direction.INBOUND).values_list("body", flat=True)
-    assert list(inbound) == ["Is it still available?", "STOP"]
+    assert list(inbound) == ["Is it still available?", "Please stop texting me"]
     confirmation = Message.objects.get(kind=Message.Kind.OPT_OUT_CONFIRMATION)
     assert confirmation.status == Message.Status.SENT and "unsubscribed" in sms_outbox[-1]["body"]
 

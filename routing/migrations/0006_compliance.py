@@ -34,6 +34,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='office',
-            constraint=models.CheckConstraint(condition=models.Q(('quiet_hours_end__lte', datetime.time(21, 0)), ('quiet_hours_start__gte', datetime.time(8, 0)), ('quiet_hours_start__lt', models.F('quiet_hours_end'))), name='office_texting_hours_within_law'),
+            constraint=models.CheckConstraint(condition=models.Q(('quiet_hours_end__lte', datetime.time(21, 0)), ('quiet_hours_start__gte', datetime.time(8, 0)), ('quiet_hours_start__lt', models.F('quiet_hours_end'))) & models.Q(('quiet_hours_start__lt', datetime.time(20, 0))), name='office_texting_hours_within_law'),
+        ),
+        migrations.AddConstraint(
+            model_name='office',
+            constraint=models.CheckConstraint(condition=models.Q(('daily_text_cap__gte', 1)), name='office_daily_text_cap_positive'),
         ),
     ]
