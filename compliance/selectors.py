@@ -23,14 +23,18 @@ def consent_deciding_event(*, phone: str, senders: Sequence[str]) -> ConsentEven
     only by a later opt-in on that line: the carrier blocks the pair until the caller texts START,
     and a caller who told one line to stop must not be texted from it on the strength of a
     brokerage-wide record. A brokerage-wide opt-out (recorded by an agent) is lifted by any later
-    opt-in, for that line or the whole brokerage.
+    opt-in, for that line or the whole brokerage, except a web form's.
     """
     state = ConsentEvent.objects.filter(phone=phone, kind__in=STATE_KINDS).order_by("-seq")
     line = state.filter(sender__in=senders).first() if senders else None
-    brokerage = state.filter(sender="").first()
+    # A web form's opt-in (anyone can type any number) counts only where no opt-out stands.
+    brokerage = state.filter(sender="").exclude(source=Source.WEB_FORM).first()
+    web_form = state.filter(sender="", source=Source.WEB_FORM).first()
     if line is not None and line.kind == Kind.OPT_OUT:
         return line
-    candidates = [event for event in (line, brokerage) if event is not None]
+    if brokerage is not None and brokerage.kind == Kind.OPT_OUT and (line is None or brokerage.seq > line.seq):
+        return brokerage
+    candidates = [event for event in (line, brokerage, web_form) if event is not None]
     return max(candidates, key=lambda event: event.seq, default=None)
 
 
@@ -42,12 +46,13 @@ def consent_is_opted_out(*, phone: str, senders: Sequence[str]) -> bool:
 def do_not_contact_event(*, phone: str) -> ConsentEvent | None:
     """The brokerage's own do-not-contact entry for the number, if it stands.
 
-    Only a brokerage-wide express opt-in recorded after it lifts it: a START to one line is the
-    caller talking to that line, not the brokerage taking them off its own list.
+    Only a brokerage-wide express opt-in recorded after it by staff lifts it (the inbox lets team
+    leaders and brokers only): a START to one line is the caller talking to that line, and a web
+    form anyone can fill in, not the brokerage taking them off its own list.
     """
     latest = (
         ConsentEvent.objects.filter(phone=phone, sender="")
-        .filter(Q(kind=Kind.OPT_OUT, source=Source.INTERNAL_DNC) | Q(kind=Kind.EXPRESS_OPT_IN))
+        .filter(Q(kind=Kind.OPT_OUT, source=Source.INTERNAL_DNC) | Q(kind=Kind.EXPRESS_OPT_IN, source=Source.AGENT))
         .order_by("-seq")
         .first()
     )

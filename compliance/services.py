@@ -47,6 +47,29 @@ def consent_record(
     return event, True
 
 
+# What a web form shows next to its checkbox: CTIA's elements and the TCPA's "not a condition of
+# purchase". The exact words shown are kept with each opt-in as proof of what was agreed to.
+WEB_FORM_DISCLOSURE = (
+    "By checking this box, I agree that {brokerage} may text me at the number above about homes and my "
+    "inquiry, including automated texts. Consent is not a condition of any purchase. Message frequency "
+    "varies. Msg & data rates may apply. Reply STOP to opt out, HELP for help."
+)
+
+
+def web_form_opt_in_record(*, phone: str, brokerage: str, name: str, ip: str, user_agent: str) -> ConsentEvent:
+    """Express consent given on the brokerage's web form, kept with the words the person agreed to.
+
+    Anyone can type any number into a form, so such a record counts as consent only where nothing
+    says otherwise: it lifts no opt-out and takes no number off the do-not-contact list.
+    """
+    event, _ = consent_record(
+        phone=phone, sender="", kind=ConsentEvent.Kind.EXPRESS_OPT_IN, source=ConsentEvent.Source.WEB_FORM,
+        raw_text=WEB_FORM_DISCLOSURE.format(brokerage=brokerage), actor=f"Web form from {ip}"[:200],
+        note=f"Name given: {name or '—'}. Browser: {user_agent[:300]}",
+    )
+    return event
+
+
 def _ledger_head_locked() -> ConsentLedgerHead:
     head = ConsentLedgerHead.objects.select_for_update().filter(pk=1).first()
     if head is not None:

@@ -4,6 +4,7 @@ from inbox import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("text-me/", views.web_form_opt_in, name="web-form-opt-in"),
     path("leads/<int:lead_id>/", views.thread, name="inbox-thread"),
     path("leads/<int:lead_id>/reply/", views.reply, name="inbox-reply"),
     path("leads/<int:lead_id>/claim/", views.claim, name="inbox-claim"),

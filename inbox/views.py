@@ -7,22 +7,26 @@ sends) and a plain form post with a redirect, so the page also works without Jav
 import datetime as dt
 import functools
 
+import phonenumbers
+from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from compliance.services import WEB_FORM_DISCLOSURE, web_form_opt_in_record
 from inbox import fragments, selectors, services
 from inbox.fragments import InboxState
 from leads import metrics
 from leads.call_back import CallBackRefused, call_back_start
-from routing.models import Agent
+from routing.models import Agent, Brokerage
 
 
 def agent_required(view):
@@ -62,6 +66,52 @@ def _page(request, state: InboxState, lead=None):
         context.update(fragments.thread_context(agent=agent, lead=lead, state=state))
     with timezone.override(agent.office.tz):
         return render(request, "inbox/inbox.html", context)
+
+
+class WebFormOptInForm(forms.Form):
+    phone = forms.CharField(label="Mobile number", max_length=32)
+    name = forms.CharField(label="Your name (optional)", max_length=120, required=False)
+    agree = forms.BooleanField(label="I agree to receive texts", error_messages={"required": "Tick the box to agree to texts."})
+    # A field people never see: a form robot fills it in, and nothing is recorded.
+    website = forms.CharField(required=False, widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}))
+
+    def clean_phone(self) -> str:
+        try:
+            number = phonenumbers.parse(self.cleaned_data["phone"], "US")
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            raise forms.ValidationError("Give a mobile number, e.g. (305) 555-0123.")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+WEB_FORM_LIMIT = 10  # opt-ins per address per hour: enough for a family, not for a script
+
+
+@require_http_methods(["GET", "POST"])
+def web_form_opt_in(request):
+    """The brokerage's public "text me" form: express written consent, recorded in the ledger
+    with the exact words the person agreed to. No sign-in: callers use it."""
+    brokerage = Brokerage.objects.order_by("pk").first()
+    if brokerage is None:
+        raise Http404("No brokerage is set up yet.")
+    disclosure = WEB_FORM_DISCLOSURE.format(brokerage=brokerage.name)
+    form = WebFormOptInForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        ip = request.META.get("REMOTE_ADDR", "")
+        throttle = f"web-form-opt-in:{ip}"
+        cache.add(throttle, 0, timeout=3600)
+        if cache.incr(throttle) > WEB_FORM_LIMIT:
+            return render(request, "inbox/opt_in.html", {"form": form, "disclosure": disclosure, "limited": True}, status=429)
+        if form.is_valid() and not form.cleaned_data["website"]:
+            web_form_opt_in_record(
+                phone=form.cleaned_data["phone"], brokerage=brokerage.name, name=form.cleaned_data["name"],
+                ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            )
+            return render(request, "inbox/opt_in.html", {"done": form.cleaned_data["phone"], "brokerage": brokerage})
+        status = 400
+    return render(request, "inbox/opt_in.html", {"form": form, "disclosure": disclosure, "brokerage": brokerage}, status=status)
 
 
 @login_required

@@ -95,3 +95,21 @@ def test_a_broker_sets_texting_rules_and_exports_the_ledger_in_admin(page, live,
     expect(page.locator(".errorlist")).to_contain_text("8:00 am at the earliest")
     if os.environ.get("TEXTBACK_SCREENSHOTS"):
         page.locator("fieldset", has_text="Texting rules").screenshot(path=ROOT / "docs" / "admin-texting-rules.png")
+
+
+def test_a_caller_opts_in_on_the_public_form_from_a_phone(page, live):
+    brokerage_import(json.loads((ROOT / "demo" / "brokerage.json").read_text()))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live.url}/text-me/")
+    page.get_by_label("Mobile number").fill("(305) 555-0147")
+    page.get_by_role("button", name="Text me").click()
+    expect(page.locator(".form-error")).to_contain_text("Nothing was recorded")
+    expect(page.locator(".field-error")).to_contain_text("Tick the box")
+    page.get_by_label("Your name (optional)").fill("Rosa Diaz")
+    page.locator("input[name=agree]").check()
+    if os.environ.get("TEXTBACK_SCREENSHOTS"):
+        page.screenshot(path=ROOT / "docs" / "web-form-opt-in.png")
+    page.get_by_role("button", name="Text me").click()
+    expect(page.locator("h1")).to_have_text("You're on the list.")
+    event = ConsentEvent.objects.get(phone="+13055550147")
+    assert event.source == ConsentEvent.Source.WEB_FORM and "Rosa Diaz" in event.note
