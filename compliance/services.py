@@ -74,11 +74,12 @@ def _ledger_head_locked() -> ConsentLedgerHead:
     head = ConsentLedgerHead.objects.select_for_update().filter(pk=1).first()
     if head is not None:
         return head
-    if ConsentEvent.objects.exists():
+    # No head: an empty database (a fresh install's tables emptied, as tests do), where the chain
+    # starts over; several writers may race to create it, and the unique key lets one win.
+    _, created = ConsentLedgerHead.objects.get_or_create(pk=1)
+    if created and ConsentEvent.objects.exists():
         # Rebuilding it from the last event would hide whatever was cut from the ledger's end.
         raise LedgerHeadMissing("The consent ledger's head row is gone; run verify_consent_ledger and restore it.")
-    # An empty database (a fresh install's tables emptied, as tests do): the chain starts over.
-    ConsentLedgerHead.objects.get_or_create(pk=1)
     return ConsentLedgerHead.objects.select_for_update().get(pk=1)
 
 
