@@ -11,11 +11,12 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Mapping
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from leads.models import LeadEvent
-from routing.models import Agent, Office, PoolMember, RoutingRule
+from compliance.models import ConsentEvent, NumberProfile
+from leads.models import Call, Lead, LeadEvent, Message
+from routing.models import Agent, LeadType, Office, PoolMember, RoutingRule
 from routing.selectors import LEAD_TAKING_ROLES
 
 # --- the period a report covers -----------------------------------------------------------------
@@ -266,3 +267,255 @@ def _office_escalations(
     people = routed.keys() | escalated.keys()
     rows = [AgentEscalations(agent=agents[pk], escalations=escalated.get(pk, 0), assignments=routed.get(pk, 0)) for pk in people]
     return tuple(sorted(rows, key=lambda row: (-row.escalations, row.agent.name, row.agent.pk)))
+
+
+# --- the dashboard: how fast and how well missed calls are recovered -----------------------------
+#
+# Definitions (the README's "Dashboard metrics" table says the same in words). A period is [start,
+# end). Every figure about a missed call belongs to that call's line (so to its office, lead source
+# and lead type) and to the agent the call's lead is assigned to now.
+#
+# - inbound calls / missed calls: calls the caller made in the period; missed rate = missed / inbound.
+# - text-backs sent: text-backs of those missed calls that reached Twilio; delivered rate =
+#   delivered / sent; undelivered reasons: the error codes of those that did not arrive.
+# - speed to lead: from the moment the miss was recorded (the text-back queued) to Twilio taking it.
+# - reply rate: texted missed calls whose caller texted back afterwards / texted missed calls.
+# - response time: from the caller's first text after the miss (or, if they never texted, the
+#   missed call) to the first human touch after it: an agent's text or a call an agent placed or
+#   answered. Also counted on the office's business-hours clock. Calls nobody answered count in
+#   "never answered", not in the times.
+# - escalations: escalation steps taken in the period, by the agent the lead left.
+# - recovered: missed calls whose caller reached a human afterwards — a two-way text conversation
+#   (they texted and an agent texted) or an answered call; recovery rate = recovered / missed.
+#   Appointments: missed calls whose lead has an appointment booked after the miss.
+# - opt-out rate: missed calls whose caller opted out afterwards / missed calls.
+# - landline rate: missed calls from numbers known to be landlines / missed calls.
+
+DIMENSIONS = {
+    "office": "Office", "agent": "Agent", "line": "Line", "source": "Lead source", "lead_type": "Lead type",
+}
+_HUMAN_TEXT_STATUSES = ["sent", "delivered", "undelivered", "read"]
+
+
+@dataclasses.dataclass
+class MetricRow:
+    key: str
+    label: str
+    inbound_calls: int = 0
+    missed_calls: int = 0
+    textbacks_sent: int = 0
+    textbacks_delivered: int = 0
+    undelivered: dict[str, int] = dataclasses.field(default_factory=dict)
+    replied: int = 0
+    never_answered: int = 0
+    recovered: int = 0
+    appointments: int = 0
+    opt_outs: int = 0
+    landlines: int = 0
+    escalations: int = 0
+    speed_to_lead: list[float] = dataclasses.field(default_factory=list, repr=False)
+    response: list[float] = dataclasses.field(default_factory=list, repr=False)
+    response_business: list[float] = dataclasses.field(default_factory=list, repr=False)
+
+    @staticmethod
+    def _rate(part: int, whole: int) -> float | None:
+        return round(100 * part / whole, 1) if whole else None
+
+    @property
+    def missed_rate(self) -> float | None:
+        return self._rate(self.missed_calls, self.inbound_calls)
+
+    @property
+    def delivered_rate(self) -> float | None:
+        return self._rate(self.textbacks_delivered, self.textbacks_sent)
+
+    @property
+    def reply_rate(self) -> float | None:
+        return self._rate(self.replied, self.textbacks_sent)
+
+    @property
+    def recovery_rate(self) -> float | None:
+        return self._rate(self.recovered, self.missed_calls)
+
+    @property
+    def appointment_rate(self) -> float | None:
+        return self._rate(self.appointments, self.missed_calls)
+
+    @property
+    def opt_out_rate(self) -> float | None:
+        return self._rate(self.opt_outs, self.missed_calls)
+
+    @property
+    def landline_rate(self) -> float | None:
+        return self._rate(self.landlines, self.missed_calls)
+
+    @property
+    def speed_to_lead_p50(self) -> float | None:
+        return percentile(self.speed_to_lead, 50)
+
+    @property
+    def speed_to_lead_p90(self) -> float | None:
+        return percentile(self.speed_to_lead, 90)
+
+    @property
+    def response_p50(self) -> float | None:
+        return percentile(self.response, 50)
+
+    @property
+    def response_p90(self) -> float | None:
+        return percentile(self.response, 90)
+
+    @property
+    def response_business_p50(self) -> float | None:
+        return percentile(self.response_business, 50)
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    """Linear interpolation between closest ranks (what spreadsheets and PostgreSQL's
+    percentile_cont give), so the dashboard's median matches a broker's own check."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100
+    low, high = int(rank), min(int(rank) + 1, len(ordered) - 1)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (rank - low), 3)
+
+
+@dataclasses.dataclass(frozen=True)
+class Dashboard:
+    dimension: str
+    total: MetricRow
+    rows: list[MetricRow]
+
+
+def dashboard(*, viewer: Agent, start: dt.datetime, end: dt.datetime, dimension: str = "office", office_id: int | None = None) -> Dashboard:
+    """The viewer's numbers for [start, end), one row per value of `dimension`, and the total.
+
+    Team leaders read their office, brokers every office (or one), agents their own card: the
+    dimension is then the agent, and only calls whose lead is theirs count.
+    """
+    offices = report_offices(viewer=viewer)
+    if office_id is not None:
+        offices = offices.filter(pk=office_id)
+    if viewer.role == Agent.Role.AGENT:
+        dimension = "agent"
+    dimension = dimension if dimension in DIMENSIONS else "office"
+    calls = Call.objects.filter(direction=Call.Direction.INBOUND, created_at__gte=start, created_at__lt=end)
+    events = LeadEvent.objects.filter(kind=LeadEvent.Kind.ESCALATED, created_at__gte=start, created_at__lt=end)
+    if viewer.role == Agent.Role.AGENT:
+        calls = calls.filter(lead__assigned_agent=viewer)
+        events = events.filter(previous_agent=viewer)
+    else:
+        calls = calls.filter(line__office__in=offices)
+        events = events.filter(lead__office__in=offices)
+
+    rows: dict[str, MetricRow] = {}
+    total = MetricRow(key="", label="All")
+
+    def row(key, label) -> MetricRow:
+        key = "" if key is None else str(key)
+        if dimension == "lead_type" and key:
+            label = LeadType(key).label
+        return rows.setdefault(key, MetricRow(key=key, label=label or "—"))
+
+    key_of = _CALL_KEYS[dimension]
+    for key, label, count in _counts(calls, key_of):
+        row(key, label).inbound_calls += count
+        total.inbound_calls += count
+    office_hours = {office.pk: office for office in Office.objects.filter(pk__in=calls.values("line__office_id"))}
+    for fact in _missed_call_facts(calls.filter(missed=True), key_of):
+        for each in (row(fact["key"], fact["label"]), total):
+            _count_missed_call(each, fact, office_hours[fact["office_id"]])
+    for key, label, count in _counts(events, _ESCALATION_KEYS[dimension]):
+        row(key, label).escalations += count
+        total.escalations += count
+    return Dashboard(dimension=dimension, total=total, rows=sorted(rows.values(), key=lambda r: (r.label == "—", r.label)))
+
+
+# How each dimension is read off an inbound call, and off an escalation event: (key, label), the
+# label None where the key is its own label.
+_CALL_KEYS = {
+    "office": ("line__office_id", "line__office__name"),
+    "agent": ("lead__assigned_agent_id", "lead__assigned_agent__name"),
+    "line": ("line_id", "line__number"),
+    "source": ("line__source", None),
+    "lead_type": ("line__lead_type", None),
+}
+_ESCALATION_KEYS = {
+    "office": ("lead__line__office_id", "lead__line__office__name"),
+    "agent": ("previous_agent_id", "previous_agent__name"),
+    "line": ("lead__line_id", "lead__line__number"),
+    "source": ("lead__line__source", None),
+    "lead_type": ("lead__line__lead_type", None),
+}
+
+
+def _counts(rows: QuerySet, key_of: tuple[str, str | None]) -> list[tuple]:
+    """(key, label, count) per value of the dimension, in one grouped query."""
+    fields = [field for field in key_of if field]
+    counted = rows.values(*fields).annotate(n=Count("pk")).order_by()
+    return [(c[key_of[0]], c[key_of[1] or key_of[0]], c["n"]) for c in counted]
+
+
+def _missed_call_facts(missed: QuerySet[Call], key_of: tuple[str, str]) -> list[dict]:
+    """One row per missed call with everything the dashboard needs to know about what followed,
+    in one query (each fact a subquery on an indexed (lead, created_at) range)."""
+    after = {"lead": OuterRef("lead"), "created_at__gte": OuterRef("created_at")}
+    textback = Message.objects.filter(call=OuterRef("pk"), kind=Message.Kind.TEXTBACK)
+    first_text = Message.objects.filter(direction=Message.Direction.INBOUND, **after).order_by("created_at")
+    human_texts = Message.objects.filter(kind=Message.Kind.REPLY, status__in=_HUMAN_TEXT_STATUSES, **after)
+    human_calls = Call.objects.filter(
+        Q(direction=Call.Direction.OUTBOUND, call_status__in=["in-progress", "completed"])
+        | Q(direction=Call.Direction.INBOUND, dial_status__in=[Call.DialStatus.COMPLETED, Call.DialStatus.ANSWERED]),
+        lead=OuterRef("lead"), created_at__gt=OuterRef("created_at"),
+    )
+    return list(
+        missed.annotate(
+            key=F(key_of[0]), label=F(key_of[1] or key_of[0]), office_id=F("line__office_id"),
+            textback_queued_at=Subquery(textback.values("queued_at")[:1]),
+            textback_sent_at=Subquery(textback.values("sent_at")[:1]),
+            textback_delivered_at=Subquery(textback.values("delivered_at")[:1]),
+            textback_error=Subquery(textback.filter(status__in=["undelivered", "failed"]).values("error_code")[:1]),
+            first_reply_at=Subquery(first_text.values("created_at")[:1]),
+            first_human_text_at=Subquery(human_texts.order_by("created_at").values("created_at")[:1]),
+            first_human_call_at=Subquery(human_calls.order_by("created_at").values("created_at")[:1]),
+            appointment=Exists(LeadEvent.objects.filter(
+                kind=LeadEvent.Kind.OUTCOME, text__startswith=Lead.Outcome.APPOINTMENT.label, **after
+            )),
+            opted_out=Exists(ConsentEvent.objects.filter(
+                phone=OuterRef("from_number"), kind=ConsentEvent.Kind.OPT_OUT, created_at__gte=OuterRef("created_at")
+            )),
+            landline=Exists(NumberProfile.objects.filter(phone=OuterRef("from_number"), line_type=NumberProfile.LineType.LANDLINE)),
+        ).values(
+            "key", "label", "created_at", "office_id", "textback_queued_at", "textback_sent_at",
+            "textback_delivered_at", "textback_error", "first_reply_at", "first_human_text_at", "first_human_call_at",
+            "appointment", "opted_out", "landline",
+        )
+    )
+
+
+def _count_missed_call(row: MetricRow, fact: dict, office: Office) -> None:
+    row.missed_calls += 1
+    if fact["textback_sent_at"]:
+        row.textbacks_sent += 1
+        row.speed_to_lead.append((fact["textback_sent_at"] - fact["textback_queued_at"]).total_seconds())
+        if fact["textback_delivered_at"]:
+            row.textbacks_delivered += 1
+        if fact["first_reply_at"]:
+            row.replied += 1
+    if fact["textback_error"]:
+        row.undelivered[fact["textback_error"]] = row.undelivered.get(fact["textback_error"], 0) + 1
+    clock_from = fact["first_reply_at"] or fact["created_at"]
+    touches = [t for t in (fact["first_human_text_at"], fact["first_human_call_at"]) if t and t >= clock_from]
+    if touches:
+        answered = min(touches)
+        row.response.append((answered - clock_from).total_seconds())
+        row.response_business.append(office.business_seconds_between(clock_from, answered))
+    else:
+        row.never_answered += 1
+    if (fact["first_reply_at"] and fact["first_human_text_at"]) or fact["first_human_call_at"]:
+        row.recovered += 1
+    row.appointments += fact["appointment"]
+    row.opt_outs += fact["opted_out"]
+    row.landlines += fact["landline"]
+

@@ -163,6 +163,22 @@ class Office(models.Model):
             local = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), self.tz)
         raise AssertionError("unreachable: business_days is not empty")
 
+    def business_seconds_between(self, start: dt.datetime, end: dt.datetime) -> float:
+        """Seconds of opening hours in [start, end): a reply at 9:05 to a text sent at 7:55 pm the
+        evening before took five minutes of the office's day."""
+        if end <= start:
+            return 0.0
+        if not self.business_days:
+            return (end - start).total_seconds()
+        total, day = 0.0, start.astimezone(self.tz).date()
+        while dt.datetime.combine(day, dt.time(0), self.tz) < end:
+            if day.weekday() in self.business_days:
+                opens = max(start, dt.datetime.combine(day, self.opens_at, self.tz))
+                closes = min(end, dt.datetime.combine(day, self.closes_at, self.tz))
+                total += max(0.0, (closes - opens).total_seconds())
+            day += dt.timedelta(days=1)
+        return total
+
     @property
     def hours_display(self) -> str:
         days = ", ".join(WEEKDAYS[d] for d in sorted(self.business_days))
