@@ -386,29 +386,31 @@ class Dashboard:
     dimension: str
     total: MetricRow
     rows: list[MetricRow]
+    days: list[tuple[dt.date, int, int]]  # (day, missed calls, of which recovered), in the viewer's zone
 
 
-def dashboard(*, viewer: Agent, start: dt.datetime, end: dt.datetime, dimension: str = "office", office_id: int | None = None) -> Dashboard:
-    """The viewer's numbers for [start, end), one row per value of `dimension`, and the total.
-
-    Team leaders read their office, brokers every office (or one), agents their own card: the
-    dimension is then the agent, and only calls whose lead is theirs count.
-    """
-    offices = report_offices(viewer=viewer)
-    if office_id is not None:
-        offices = offices.filter(pk=office_id)
-    if viewer.role == Agent.Role.AGENT:
-        dimension = "agent"
-    dimension = dimension if dimension in DIMENSIONS else "office"
+def _scoped(viewer: Agent, start: dt.datetime, end: dt.datetime, office_id: int | None) -> tuple[QuerySet[Call], QuerySet[LeadEvent]]:
+    """The inbound calls and escalations the viewer may count: team leaders their office,
+    brokers every office (or the one chosen), agents the calls whose lead is theirs."""
     calls = Call.objects.filter(direction=Call.Direction.INBOUND, created_at__gte=start, created_at__lt=end)
     events = LeadEvent.objects.filter(kind=LeadEvent.Kind.ESCALATED, created_at__gte=start, created_at__lt=end)
     if viewer.role == Agent.Role.AGENT:
-        calls = calls.filter(lead__assigned_agent=viewer)
-        events = events.filter(previous_agent=viewer)
-    else:
-        calls = calls.filter(line__office__in=offices)
-        events = events.filter(lead__office__in=offices)
+        return calls.filter(lead__assigned_agent=viewer), events.filter(previous_agent=viewer)
+    offices = report_offices(viewer=viewer)
+    if office_id is not None:
+        offices = offices.filter(pk=office_id)
+    return calls.filter(line__office__in=offices), events.filter(lead__office__in=offices)
 
+
+def dashboard(
+    *, viewer: Agent, start: dt.datetime, end: dt.datetime, dimension: str = "office", office_id: int | None = None,
+    tz: zoneinfo.ZoneInfo | None = None,
+) -> Dashboard:
+    """The viewer's numbers for [start, end), one row per value of `dimension`, the total, and the
+    day-by-day trend. An agent reads their own card: the dimension is then the agent."""
+    dimension = "agent" if viewer.role == Agent.Role.AGENT else dimension if dimension in DIMENSIONS else "office"
+    tz = tz or viewer.office.tz
+    calls, events = _scoped(viewer, start, end, office_id)
     rows: dict[str, MetricRow] = {}
     total = MetricRow(key="", label="All")
 
@@ -422,16 +424,43 @@ def dashboard(*, viewer: Agent, start: dt.datetime, end: dt.datetime, dimension:
     for key, label, count in _counts(calls, key_of):
         row(key, label).inbound_calls += count
         total.inbound_calls += count
-    office_hours = {office.pk: office for office in Office.objects.filter(pk__in=calls.values("line__office_id"))}
-    for fact in _missed_call_facts(calls.filter(missed=True), key_of):
-        for each in (row(fact["key"], fact["label"]), total):
-            _count_missed_call(each, fact, office_hours[fact["office_id"]])
+    days: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0])
+    for outcome in _missed_call_outcomes(calls, dimension):
+        for each in (row(outcome.key, outcome.label), total):
+            outcome.count_into(each)
+        day = days[outcome.at.astimezone(tz).date()]
+        day[0] += 1
+        day[1] += outcome.recovered
     for key, label, count in _counts(events, _ESCALATION_KEYS[dimension]):
         row(key, label).escalations += count
         total.escalations += count
-    return Dashboard(dimension=dimension, total=total, rows=sorted(rows.values(), key=lambda r: (r.label == "—", r.label)))
+    trend = [(day, *days.get(day, (0, 0))) for day in _each_day(start.astimezone(tz).date(), (end - dt.timedelta(microseconds=1)).astimezone(tz).date())]
+    return Dashboard(dimension=dimension, total=total, rows=sorted(rows.values(), key=lambda r: (r.label == "—", r.label)), days=trend)
 
 
+def _each_day(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+# What the drill-down can list: the missed calls behind a number on the dashboard.
+DRILL_DOWNS = {
+    "missed": "Missed calls", "texted": "Texted back", "delivered": "Text-back delivered", "replied": "Caller replied",
+    "never_answered": "Never answered by a human", "recovered": "Recovered", "appointment": "Appointment booked",
+    "opted_out": "Opted out", "landline": "Landline",
+}
+
+
+def dashboard_lead_ids(
+    *, viewer: Agent, start: dt.datetime, end: dt.datetime, dimension: str, key: str, drill: str, office_id: int | None = None,
+) -> list[int]:
+    """The leads behind one number of the dashboard (a row's or the total's, `key` ""), newest
+    missed call first: the same facts and the same scope, so the list always adds up to the number."""
+    dimension = "agent" if viewer.role == Agent.Role.AGENT else dimension if dimension in DIMENSIONS else "office"
+    calls, _ = _scoped(viewer, start, end, office_id)
+    if key:
+        calls = calls.filter(**{_CALL_KEYS[dimension][0]: key})
+    wanted = [o for o in _missed_call_outcomes(calls, dimension) if drill == "missed" or getattr(o, drill, False)]
+    return list(dict.fromkeys(o.lead_id for o in sorted(wanted, key=lambda o: o.at, reverse=True)))
 # How each dimension is read off an inbound call, and off an escalation event: (key, label), the
 # label None where the key is its own label.
 _CALL_KEYS = {
@@ -455,6 +484,78 @@ def _counts(rows: QuerySet, key_of: tuple[str, str | None]) -> list[tuple]:
     fields = [field for field in key_of if field]
     counted = rows.values(*fields).annotate(n=Count("pk")).order_by()
     return [(c[key_of[0]], c[key_of[1] or key_of[0]], c["n"]) for c in counted]
+
+
+@dataclasses.dataclass(frozen=True)
+class MissedCallOutcome:
+    """What followed one missed call: the dashboard counts these and the drill-down lists them."""
+
+    lead_id: int
+    key: object
+    label: str
+    at: dt.datetime
+    speed_to_lead: float | None  # seconds, when a text-back reached Twilio
+    delivered: bool
+    undelivered_code: str
+    replied: bool
+    response: float | None  # seconds to the first human touch, None if none came
+    response_business: float | None
+    recovered: bool
+    appointment: bool
+    opted_out: bool
+    landline: bool
+
+    @property
+    def texted(self) -> bool:
+        return self.speed_to_lead is not None
+
+    @property
+    def never_answered(self) -> bool:
+        return self.response is None
+
+    def count_into(self, row: MetricRow) -> None:
+        row.missed_calls += 1
+        if self.texted:
+            row.textbacks_sent += 1
+            row.speed_to_lead.append(self.speed_to_lead)
+            row.textbacks_delivered += self.delivered
+            row.replied += self.replied
+        if self.undelivered_code:
+            row.undelivered[self.undelivered_code] = row.undelivered.get(self.undelivered_code, 0) + 1
+        if self.never_answered:
+            row.never_answered += 1
+        else:
+            row.response.append(self.response)
+            row.response_business.append(self.response_business)
+        row.recovered += self.recovered
+        row.appointments += self.appointment
+        row.opt_outs += self.opted_out
+        row.landlines += self.landline
+
+
+def _missed_call_outcomes(calls: QuerySet[Call], dimension: str) -> list[MissedCallOutcome]:
+    """Every missed call among `calls` with what followed it, in one query (each fact a subquery
+    on an indexed (lead, created_at) range), plus the offices' hours for the business clock."""
+    facts = _missed_call_facts(calls.filter(missed=True), _CALL_KEYS[dimension])
+    offices = {office.pk: office for office in Office.objects.filter(pk__in={f["office_id"] for f in facts})}
+    return [_outcome(fact, offices[fact["office_id"]]) for fact in facts]
+
+
+def _outcome(fact: dict, office: Office) -> MissedCallOutcome:
+    clock_from = fact["first_reply_at"] or fact["created_at"]
+    touches = [t for t in (fact["first_human_text_at"], fact["first_human_call_at"]) if t and t >= clock_from]
+    answered = min(touches, default=None)
+    sent = fact["textback_sent_at"]
+    return MissedCallOutcome(
+        lead_id=fact["lead_id"], key=fact["key"], label=fact["label"], at=fact["created_at"],
+        speed_to_lead=(sent - fact["textback_queued_at"]).total_seconds() if sent else None,
+        delivered=bool(sent and fact["textback_delivered_at"]), undelivered_code=fact["textback_error"] or "",
+        replied=bool(sent and fact["first_reply_at"]),
+        response=(answered - clock_from).total_seconds() if answered else None,
+        response_business=office.business_seconds_between(clock_from, answered) if answered else None,
+        recovered=bool((fact["first_reply_at"] and fact["first_human_text_at"]) or fact["first_human_call_at"]),
+        appointment=fact["appointment"], opted_out=fact["opted_out"], landline=fact["landline"],
+    )
 
 
 def _missed_call_facts(missed: QuerySet[Call], key_of: tuple[str, str]) -> list[dict]:
@@ -487,35 +588,10 @@ def _missed_call_facts(missed: QuerySet[Call], key_of: tuple[str, str]) -> list[
             )),
             landline=Exists(NumberProfile.objects.filter(phone=OuterRef("from_number"), line_type=NumberProfile.LineType.LANDLINE)),
         ).values(
-            "key", "label", "created_at", "office_id", "textback_queued_at", "textback_sent_at",
+            "lead_id", "key", "label", "created_at", "office_id", "textback_queued_at", "textback_sent_at",
             "textback_delivered_at", "textback_error", "first_reply_at", "first_human_text_at", "first_human_call_at",
             "appointment", "opted_out", "landline",
         )
     )
 
-
-def _count_missed_call(row: MetricRow, fact: dict, office: Office) -> None:
-    row.missed_calls += 1
-    if fact["textback_sent_at"]:
-        row.textbacks_sent += 1
-        row.speed_to_lead.append((fact["textback_sent_at"] - fact["textback_queued_at"]).total_seconds())
-        if fact["textback_delivered_at"]:
-            row.textbacks_delivered += 1
-        if fact["first_reply_at"]:
-            row.replied += 1
-    if fact["textback_error"]:
-        row.undelivered[fact["textback_error"]] = row.undelivered.get(fact["textback_error"], 0) + 1
-    clock_from = fact["first_reply_at"] or fact["created_at"]
-    touches = [t for t in (fact["first_human_text_at"], fact["first_human_call_at"]) if t and t >= clock_from]
-    if touches:
-        answered = min(touches)
-        row.response.append((answered - clock_from).total_seconds())
-        row.response_business.append(office.business_seconds_between(clock_from, answered))
-    else:
-        row.never_answered += 1
-    if (fact["first_reply_at"] and fact["first_human_text_at"]) or fact["first_human_call_at"]:
-        row.recovered += 1
-    row.appointments += fact["appointment"]
-    row.opt_outs += fact["opted_out"]
-    row.landlines += fact["landline"]
 

@@ -18,7 +18,7 @@ import time_machine
 from conftest import DOWNTOWN_BUYER_LINE, new_sid
 from inbox.services import agent_reply_send, lead_outcome_set
 from inbox.tests.conftest import agent
-from leads.metrics import dashboard, percentile
+from leads.metrics import dashboard, dashboard_lead_ids, percentile
 from leads.models import Lead, Message
 from leads.services import (
     call_incoming_record, dial_outcome_record, inbound_sms_record, lead_deadline_pass, message_send,
@@ -156,3 +156,17 @@ def test_a_period_outside_the_day_is_empty(day):
 ])
 def test_percentiles_interpolate_like_percentile_cont(values, pct, expected):
     assert percentile(values, pct) == expected
+
+
+@pytest.mark.parametrize("drill,expected", [
+    ("missed", "edcba"), ("texted", "edba"), ("delivered", "a"), ("replied", "ea"), ("never_answered", "cb"),
+    ("recovered", "eda"), ("appointment", "a"), ("opted_out", ""), ("landline", ""),
+])
+def test_the_drill_down_lists_the_leads_behind_each_number(day, drill, expected):
+    ids = dashboard_lead_ids(viewer=agent("bree@example.com"), start=at(0), end=at(23), dimension="office", key="", drill=drill)
+    assert ids == [day[name].pk for name in expected]
+
+
+def test_the_trend_has_every_day_of_the_period(day):
+    week = dashboard(viewer=agent("bree@example.com"), start=at(0) - dt.timedelta(days=2), end=at(0) + dt.timedelta(days=1), tz=NY)
+    assert [(d.day, missed, recovered) for d, missed, recovered in week.days] == [(31, 0, 0), (1, 0, 0), (2, 5, 3)]
