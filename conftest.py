@@ -16,6 +16,9 @@ from routing.brokerage_import import brokerage_import
 
 _embedded_redis = None
 
+# Shared fixtures that live in their own modules.
+pytest_plugins = ["tests.dashboard_day"]
+
 
 def pytest_configure(config):
     """Without REDIS_URL the suite runs on the embedded Redis, like `make run`."""

@@ -1,16 +1,19 @@
 """HTML fragments of the inbox, rendered for one agent: the same pieces make the first page,
 answer the agent's own actions, and travel over the websocket as htmx out-of-band swaps."""
 
+import csv
 import dataclasses
 import json
 from urllib.parse import urlencode
 
+from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from compliance.gate import GateDecision, Verdict
 from compliance.selectors import consent_history
 from inbox import selectors
+from leads import metrics
 from leads.models import Lead
 from routing.models import Agent, LeadType
 
@@ -164,3 +167,27 @@ def thread_gone_fragment() -> str:
 
 def toast_fragment(*, agent: Agent, lead: Lead, title: str) -> str:
     return _render("toast", {"oob": True, "agent": agent, "lead": lead, "title": title})
+
+
+DASHBOARD_COLUMNS = [
+    ("inbound_calls", "Inbound calls"), ("missed_calls", "Missed calls"), ("missed_rate", "Missed %"),
+    ("textbacks_sent", "Text-backs sent"), ("delivered_rate", "Delivered %"), ("reply_rate", "Reply %"),
+    ("speed_to_lead_p50", "Speed to lead p50 (s)"), ("speed_to_lead_p90", "Speed to lead p90 (s)"),
+    ("response_p50", "Response p50 (s)"), ("response_p90", "Response p90 (s)"),
+    ("response_business_p50", "Response p50, business hours (s)"), ("never_answered", "Never answered"),
+    ("escalations", "Escalations"), ("recovered", "Recovered"), ("recovery_rate", "Recovery %"),
+    ("appointments", "Appointments"), ("opt_out_rate", "Opt-out %"), ("landline_rate", "Landline %"),
+]
+
+
+def dashboard_csv(board, period) -> HttpResponse:
+    """The dashboard's rows and total as a spreadsheet, the same numbers the page shows."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="textback-{board.dimension}-{period.first_day:%Y-%m-%d}-to-{period.last_day:%Y-%m-%d}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow([metrics.DIMENSIONS[board.dimension], *(label for _, label in DASHBOARD_COLUMNS)])
+    for row in [*board.rows, board.total]:
+        writer.writerow([row.label, *("" if getattr(row, field) is None else getattr(row, field) for field, _ in DASHBOARD_COLUMNS)])
+    return response

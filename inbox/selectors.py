@@ -185,6 +185,12 @@ def consent_basis(*, lead: Lead) -> str:
     return "Implied: they reached out"
 
 
+def leads_by_ids(lead_ids: list[int]) -> list[Lead]:
+    """Leads in the order given (a report's), with what a list row shows."""
+    found = Lead.objects.select_related("assigned_agent", "office", "line").in_bulk(lead_ids)
+    return [found[pk] for pk in lead_ids if pk in found]
+
+
 def transfer_targets(*, lead: Lead, exclude: Agent | None = None) -> list[Agent]:
     agents = Agent.objects.filter(office_id=lead.office_id, role__in=LEAD_TAKING_ROLES, user__is_active=True)
     if lead.assigned_agent_id:

@@ -18,4 +18,6 @@ urlpatterns = [
     path("leads/<int:lead_id>/revocation/", views.revocation, name="inbox-revocation"),
     path("me/duty/", views.duty, name="inbox-duty"),
     path("reports/fairness/", views.fairness_report, name="fairness-report"),
+    path("reports/dashboard/", views.dashboard, name="dashboard"),
+    path("reports/dashboard/leads/", views.dashboard_leads, name="dashboard-leads"),
 ]

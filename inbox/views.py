@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from compliance.services import WEB_FORM_DISCLOSURE, web_form_opt_in_record
 from inbox import fragments, selectors, services
 from inbox.fragments import InboxState
-from leads import metrics
+from leads import charts, metrics
 from leads.call_back import CallBackRefused, call_back_start
 from routing.models import Agent, Brokerage
 
@@ -293,6 +293,84 @@ def duty(request):
     return redirect(next_url if safe else reverse("home"))
 
 
+def _report_scope(request) -> tuple[list, int | None]:
+    """The offices the viewer may read and the one chosen (404 for one they may not)."""
+    offices = list(metrics.report_offices(viewer=request.agent))
+    office_param = request.GET.get("office", "")
+    office_id = int(office_param) if office_param.isdecimal() else None
+    if office_param and office_id not in {office.pk for office in offices}:
+        raise Http404("No such office in your reports.")
+    return offices, office_id
+
+
+@agent_required
+@require_GET
+def dashboard(request):
+    """Response time and recovery by office, agent, line, source or lead type, against the
+    previous period of the same length; CSV of the same rows with `format=csv`."""
+    viewer = request.agent
+    offices, office_id = _report_scope(request)
+    tz = viewer.office.tz
+    period = metrics.ReportPeriod.from_params(request.GET, tz=tz)
+    dimension = request.GET.get("by", "office")
+    board = metrics.dashboard(viewer=viewer, start=period.start, end=period.end, dimension=dimension, office_id=office_id, tz=tz)
+    if request.GET.get("format") == "csv":
+        return fragments.dashboard_csv(board, period)
+    length = period.end - period.start
+    before = metrics.dashboard(
+        viewer=viewer, start=period.start - length, end=period.start, dimension=board.dimension, office_id=office_id, tz=tz
+    )
+    t = board.total
+    context = {
+        "agent": viewer, "offices": offices, "office_id": office_id, "period": period, "board": board, "before": before.total,
+        "period_choices": metrics.PERIOD_DAYS, "custom": metrics.CUSTOM, "dimensions": metrics.DIMENSIONS,
+        "dimension_label": metrics.DIMENSIONS[board.dimension], "query": request.GET.urlencode(),
+        "funnel": [
+            ("missed", "Missed calls", t.missed_calls), ("texted", "Texted back", t.textbacks_sent),
+            ("delivered", "Delivered", t.textbacks_delivered), ("replied", "Caller replied", t.replied),
+            ("recovered", "Reached a human", t.recovered), ("appointment", "Appointment booked", t.appointments),
+        ],
+        "trend_chart": charts.trend_chart(
+            series=[
+                charts.Series("Missed calls", [(day, missed) for day, missed, _ in board.days]),
+                charts.Series("Recovered", [(day, recovered) for day, _, recovered in board.days]),
+            ],
+            title="Missed calls and recovered, per day",
+        ),
+        "response_chart": charts.distribution_chart(
+            buckets=charts.response_time_buckets(t.response), title="How long callers waited for a human",
+        ),
+    }
+    with timezone.override(tz):
+        return render(request, "inbox/dashboard.html", context)
+
+
+@agent_required
+@require_GET
+def dashboard_leads(request):
+    """The leads behind one number of the dashboard, each a link to its thread."""
+    viewer = request.agent
+    _, office_id = _report_scope(request)
+    drill = request.GET.get("show", "missed")
+    if drill not in metrics.DRILL_DOWNS:
+        raise Http404("No such list.")
+    period = metrics.ReportPeriod.from_params(request.GET, tz=viewer.office.tz)
+    lead_ids = metrics.dashboard_lead_ids(
+        viewer=viewer, start=period.start, end=period.end, dimension=request.GET.get("by", "office"),
+        key=request.GET.get("key", ""), drill=drill, office_id=office_id,
+    )
+    leads = selectors.leads_by_ids(lead_ids)
+    back = request.GET.copy()
+    for param in ("show", "key", "label"):
+        back.pop(param, None)
+    context = {
+        "agent": viewer, "period": period, "leads": leads, "title": metrics.DRILL_DOWNS[drill],
+        "label": request.GET.get("label", ""), "back_query": back.urlencode(),
+    }
+    with timezone.override(viewer.office.tz):
+        return render(request, "inbox/dashboard_leads.html", context)
+
+
 @agent_required
 @require_GET
 def fairness_report(request):
@@ -301,11 +379,7 @@ def fairness_report(request):
     viewer = request.agent
     if viewer.role == Agent.Role.AGENT:
         raise PermissionDenied("The fairness report is for team leaders and brokers.")
-    offices = list(metrics.report_offices(viewer=viewer))
-    office_param = request.GET.get("office", "")
-    office_id = int(office_param) if office_param.isdecimal() else None
-    if office_param and office_id not in {office.pk for office in offices}:
-        raise Http404("No such office in your reports.")
+    offices, office_id = _report_scope(request)
     tz = viewer.office.tz
     period = metrics.ReportPeriod.from_params(request.GET, tz=tz)
     report = metrics.fairness_report(viewer=viewer, start=period.start, end=period.end, office_id=office_id)
