@@ -31,6 +31,7 @@ class InboxState:
     page: int = 1
     lead_id: int | None = None
     composer: str = ""  # what the open thread's composer shows (`gate_key`), so it is re-rendered only when that changes
+    screen: str = "inbox"  # or "dashboard": a tab showing the dashboard's live tiles, not the list
 
     @classmethod
     def from_params(cls, params) -> "InboxState":
@@ -46,6 +47,7 @@ class InboxState:
         return cls(
             view=view if view in selectors.VIEW_KEYS else "open", query=(params.get("q") or "")[:100], page=page,
             lead_id=lead_id, composer=(params.get("composer") or "")[:40],
+            screen="dashboard" if params.get("screen") == "dashboard" else "inbox",
         )
 
     def list_params(self) -> str:
@@ -61,6 +63,8 @@ class InboxState:
     @property
     def socket_url(self) -> str:
         params = {"view": self.view, "q": self.query, "page": self.page, "lead": self.lead_id or "", "composer": self.composer}
+        if self.screen != "inbox":
+            params = {"screen": self.screen}
         return "/" + SOCKET_PATH + "?" + urlencode({k: v for k, v in params.items() if v})
 
 
@@ -191,3 +195,9 @@ def dashboard_csv(board, period) -> HttpResponse:
     for row in [*board.rows, board.total]:
         writer.writerow([row.label, *("" if getattr(row, field) is None else getattr(row, field) for field, _ in DASHBOARD_COLUMNS)])
     return response
+
+
+def live_tiles_fragment(*, agent: Agent, oob: bool = True) -> str:
+    """The dashboard's live tiles: today's missed calls, the leads waiting and the oldest wait."""
+    with timezone.override(agent.office.tz):
+        return render_to_string("inbox/dashboard.html#live_tiles", {"tiles": metrics.live_tiles(viewer=agent), "oob": oob})

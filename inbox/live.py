@@ -55,6 +55,8 @@ def catch_up(session: LiveSession) -> str:
     if agent is None:
         return ""
     state = session.state
+    if state.screen == "dashboard":
+        return fragments.live_tiles_fragment(agent=agent)
     html = fragments.list_fragment(agent=agent, state=state)
     lead = selectors.lead_for_agent(agent=agent, lead_id=state.lead_id) if state.lead_id else None
     if lead is not None:
@@ -77,8 +79,11 @@ def frame_for_events(session: LiveSession, events_by_lead: dict[int, list[dict]]
     agent = session.current_agent()
     if agent is None:
         return ""
+    counting = any(e["type"] in _COUNTING_EVENTS for events in events_by_lead.values() for e in events)
+    if session.state.screen == "dashboard":
+        return fragments.live_tiles_fragment(agent=agent) if counting else ""
     html = [_lead_fragments(session, agent, lead_id, events) for lead_id, events in events_by_lead.items()]
-    if any(e["type"] in _COUNTING_EVENTS for events in events_by_lead.values() for e in events):
+    if counting:
         html.append(fragments.counts_fragment(agent=agent, state=session.state))
     return "".join(html)
 

@@ -325,6 +325,7 @@ def dashboard(request):
         "agent": viewer, "offices": offices, "office_id": office_id, "period": period, "board": board, "before": before.total,
         "period_choices": metrics.PERIOD_DAYS, "custom": metrics.CUSTOM, "dimensions": metrics.DIMENSIONS,
         "dimension_label": metrics.DIMENSIONS[board.dimension], "query": request.GET.urlencode(),
+        "tiles": metrics.live_tiles(viewer=viewer), "socket_url": InboxState(screen="dashboard").socket_url,
         "funnel": [
             ("missed", "Missed calls", t.missed_calls), ("texted", "Texted back", t.textbacks_sent),
             ("delivered", "Delivered", t.textbacks_delivered), ("replied", "Caller replied", t.replied),

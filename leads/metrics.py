@@ -11,7 +11,7 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Mapping
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from compliance.models import ConsentEvent, NumberProfile
@@ -440,6 +440,28 @@ def dashboard(
 
 def _each_day(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveTiles:
+    missed_today: int
+    waiting: int
+    oldest_waiting_since: dt.datetime | None
+
+
+def live_tiles(*, viewer: Agent, now: dt.datetime | None = None) -> LiveTiles:
+    """What a team leader watches all day: today's missed calls (since midnight in the viewer's
+    office), the leads waiting for a human now, and since when the oldest has waited."""
+    now = now or timezone.now()
+    midnight = dt.datetime.combine(now.astimezone(viewer.office.tz).date(), dt.time(0), viewer.office.tz)
+    calls, _ = _scoped(viewer, midnight, now + dt.timedelta(seconds=1), None)
+    waiting = Lead.objects.filter(awaiting_reply_since__isnull=False).exclude(status=Lead.Status.CLOSED)
+    if viewer.role == Agent.Role.AGENT:
+        waiting = waiting.filter(assigned_agent=viewer)
+    else:
+        waiting = waiting.filter(office__in=report_offices(viewer=viewer))
+    stats = waiting.aggregate(n=Count("pk"), oldest=Min("awaiting_reply_since"))
+    return LiveTiles(missed_today=calls.filter(missed=True).count(), waiting=stats["n"], oldest_waiting_since=stats["oldest"])
 
 
 # What the drill-down can list: the missed calls behind a number on the dashboard.

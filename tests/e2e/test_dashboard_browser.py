@@ -18,8 +18,8 @@ def test_a_broker_reads_the_day_and_drills_into_the_recovered_leads(page, live, 
     page.set_viewport_size({"width": 1280, "height": 1100})
     sign_in(page, live.url, django_user_model, "bree@example.com")
     page.goto(f"{live.url}/reports/dashboard/?{MONDAY}&by=lead_type")
-    expect(page.locator(".kpi").first).to_contain_text("5")
-    expect(page.locator(".kpis")).to_contain_text("60 %")
+    expect(page.locator(".headline .kpi").first).to_contain_text("5")
+    expect(page.locator(".headline")).to_contain_text("60 %")
     expect(page.locator(".funnel")).to_contain_text("Reached a human")
     expect(page.locator(".charts svg")).to_have_count(2)
     if os.environ.get("TEXTBACK_SCREENSHOTS"):
@@ -29,6 +29,20 @@ def test_a_broker_reads_the_day_and_drills_into_the_recovered_leads(page, live, 
     expect(page.locator("tbody tr")).to_have_count(3)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live.url}/reports/dashboard/?{MONDAY}")
-    expect(page.locator(".kpis")).to_be_visible()
+    expect(page.locator(".headline")).to_be_visible()
     if os.environ.get("TEXTBACK_SCREENSHOTS"):
         page.screenshot(path=DOCS / "dashboard-phone.png")
+
+
+def test_the_live_tiles_count_a_missed_call_as_it_happens(page, live, brokerage, django_user_model):
+    from conftest import DOWNTOWN_BUYER_LINE, new_sid
+    from leads.services import missed_call_record
+    from routing.selectors import line_by_number
+
+    sign_in(page, live.url, django_user_model, "tess@example.com")
+    page.goto(f"{live.url}/reports/dashboard/")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    expect(page.locator("[data-tile=missed-today]")).to_have_text("0")
+    missed_call_record(line=line_by_number(number=DOWNTOWN_BUYER_LINE), call_sid=new_sid("CA"), from_number="+15555550177", reason="no_answer")
+    expect(page.locator("[data-tile=missed-today]")).to_have_text("1")
+    expect(page.locator("[data-tile=waiting]")).to_have_text("1")
