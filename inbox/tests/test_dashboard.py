@@ -59,3 +59,16 @@ def test_the_drill_down_lists_the_leads_behind_a_number(day):
 def test_an_empty_period_says_so(day):
     html = page("bree@example.com", **{"from": "2026-10-01", "to": "2026-10-02"}).content.decode()
     assert "No calls in this period." in html
+
+
+def test_the_live_tiles_count_only_what_the_viewer_may_read(brokerage, sms_outbox):
+    from conftest import DOWNTOWN_BUYER_LINE, new_sid
+    from leads.metrics import live_tiles
+    from leads.services import missed_call_record
+    from routing.selectors import line_by_number
+
+    missed_call_record(line=line_by_number(number=DOWNTOWN_BUYER_LINE), call_sid=new_sid("CA"), from_number="+15555550177", reason="no_answer")
+    assert live_tiles(viewer=agent("tess@example.com")).missed_today == 1  # Downtown's team leader
+    assert live_tiles(viewer=agent("bree@example.com")).waiting == 1  # the broker sees every office
+    lakeside = live_tiles(viewer=agent("dan@example.com"))  # an agent of the other office
+    assert (lakeside.missed_today, lakeside.waiting, lakeside.oldest_waiting_since) == (0, 0, None)
