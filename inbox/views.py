@@ -326,6 +326,7 @@ def dashboard(request):
         "period_choices": metrics.PERIOD_DAYS, "custom": metrics.CUSTOM, "dimensions": metrics.DIMENSIONS,
         "dimension_label": metrics.DIMENSIONS[board.dimension], "query": request.GET.urlencode(),
         "tiles": metrics.live_tiles(viewer=viewer), "socket_url": InboxState(screen="dashboard").socket_url,
+        "rows": metrics.leaderboard(board.rows) if board.dimension == "agent" else board.rows,
         "funnel": [
             ("missed", "Missed calls", t.missed_calls), ("texted", "Texted back", t.textbacks_sent),
             ("delivered", "Delivered", t.textbacks_delivered), ("replied", "Caller replied", t.replied),

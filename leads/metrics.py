@@ -438,6 +438,15 @@ def dashboard(
     return Dashboard(dimension=dimension, total=total, rows=sorted(rows.values(), key=lambda r: (r.label == "—", r.label)), days=trend)
 
 
+def leaderboard(rows: list[MetricRow]) -> list[MetricRow]:
+    """Agents ranked as a team leader ranks them: most missed calls recovered first, then the
+    quickest to answer; those with no missed call at all last."""
+    infinity = float("inf")
+    return sorted(rows, key=lambda r: (
+        r.recovery_rate is None, -(r.recovery_rate or 0), r.response_p50 if r.response_p50 is not None else infinity, r.label,
+    ))
+
+
 def _each_day(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 

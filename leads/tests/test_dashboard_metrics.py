@@ -82,3 +82,16 @@ def test_the_drill_down_lists_the_leads_behind_each_number(day, drill, expected)
 def test_the_trend_has_every_day_of_the_period(day):
     week = dashboard(viewer=agent("bree@example.com"), start=at(0) - dt.timedelta(days=2), end=at(0) + dt.timedelta(days=1), tz=NY)
     assert [(d.day, missed, recovered) for d, missed, recovered in week.days] == [(31, 0, 0), (1, 0, 0), (2, 5, 3)]
+
+
+def test_the_leaderboard_ranks_recovery_first_then_speed():
+    from leads.metrics import MetricRow, leaderboard
+
+    def agent_row(label, missed, recovered, response):
+        return MetricRow(key=label, label=label, missed_calls=missed, recovered=recovered, response=response)
+
+    rows = [
+        agent_row("Ann", 4, 2, [600]), agent_row("Ben", 4, 3, [900]), agent_row("Cara", 2, 1, [60]),
+        agent_row("Dan", 0, 0, []), agent_row("Eve", 4, 3, [300]),
+    ]
+    assert [r.label for r in leaderboard(rows)] == ["Eve", "Ben", "Cara", "Ann", "Dan"]
