@@ -280,10 +280,10 @@ def _office_escalations(
 #   delivered / sent; undelivered reasons: the error codes of those that did not arrive.
 # - speed to lead: from the moment the miss was recorded (the text-back queued) to Twilio taking it.
 # - reply rate: texted missed calls whose caller texted back afterwards / texted missed calls.
-# - response time: from the caller's first text after the miss (or, if they never texted, the
-#   missed call) to the first human touch after it: an agent's text or a call an agent placed or
-#   answered. Also counted on the office's business-hours clock. Calls nobody answered count in
-#   "never answered", not in the times.
+# - response time: from the missed call to the first human touch after it (an agent's text, or a
+#   call an agent placed or answered), or from the caller's first text if that came before the
+#   touch. Also counted on the office's business-hours clock. Calls no human ever followed up
+#   count in "never answered", not in the times.
 # - escalations: escalation steps taken in the period, by the agent the lead left.
 # - recovered: missed calls whose caller reached a human afterwards — a two-way text conversation
 #   (they texted and an agent texted) or an answered call; recovery rate = recovered / missed.
@@ -573,9 +573,10 @@ def _missed_call_outcomes(calls: QuerySet[Call], dimension: str) -> list[MissedC
 
 
 def _outcome(fact: dict, office: Office) -> MissedCallOutcome:
-    clock_from = fact["first_reply_at"] or fact["created_at"]
-    touches = [t for t in (fact["first_human_text_at"], fact["first_human_call_at"]) if t and t >= clock_from]
-    answered = min(touches, default=None)
+    answered = min((t for t in (fact["first_human_text_at"], fact["first_human_call_at"]) if t), default=None)
+    # The caller waits from the miss; if they texted before a human got to them, from that text.
+    reply = fact["first_reply_at"]
+    clock_from = reply if reply and answered and reply <= answered else fact["created_at"]
     sent = fact["textback_sent_at"]
     return MissedCallOutcome(
         lead_id=fact["lead_id"], key=fact["key"], label=fact["label"], at=fact["created_at"],

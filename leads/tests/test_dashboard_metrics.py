@@ -95,3 +95,25 @@ def test_the_leaderboard_ranks_recovery_first_then_speed():
         agent_row("Dan", 0, 0, []), agent_row("Eve", 4, 3, [300]),
     ]
     assert [r.label for r in leaderboard(rows)] == ["Eve", "Ben", "Cara", "Ann", "Dan"]
+
+
+def test_an_agent_who_texts_before_the_caller_replies_answered_them(brokerage, sms_outbox):
+    """Missed 9:00; the agent texts 9:04 unprompted; the caller answers 9:30: a 4-minute response."""
+    import time_machine
+
+    from conftest import DOWNTOWN_BUYER_LINE, new_sid
+    from inbox.services import agent_reply_send
+    from leads.models import Lead
+    from leads.services import inbound_sms_record, message_send, missed_call_record
+    from routing.selectors import line_by_number
+
+    line = line_by_number(number=DOWNTOWN_BUYER_LINE)
+    with time_machine.travel(at(9), tick=False) as clock:
+        missed_call_record(line=line, call_sid=new_sid("CA"), from_number="+15555551009", reason="no_answer")
+        lead = Lead.objects.get(phone="+15555551009")
+        clock.move_to(at(9, 4))
+        message_send(message_id=agent_reply_send(agent=agent("tess@example.com"), lead=lead, body="Hi! Saw your call").pk)
+        clock.move_to(at(9, 30))
+        inbound_sms_record(line=line, message_sid=new_sid("SM"), from_number=lead.phone, body="Yes! Still for sale?", media_urls=[])
+    total = dashboard(viewer=agent("bree@example.com"), start=at(0), end=at(23)).total
+    assert total.response == [240] and total.never_answered == 0 and total.recovered == 1
