@@ -83,7 +83,7 @@ class GateDecision:
     reason: str = ""
     until: dt.datetime | None = None
     rule: Rule | None = None
-    outreach: bool = False  # the text counts toward the caps: it answers nothing the caller just did
+    outreach: bool = False  # an allowed text that counts toward the caps: it answers nothing the caller just did
 
     @property
     def allowed(self) -> bool:
@@ -148,7 +148,7 @@ def _timing(*, phone: str, at: dt.datetime, policy: TextingPolicy, history: Cont
     if until is not None:
         return GateDecision(
             Verdict.DEFERRED, f"Quiet hours for this caller: texts go {hours.describe()}.", until=until,
-            rule=Rule.QUIET_HOURS, outreach=not answers_caller,
+            rule=Rule.QUIET_HOURS,
         )
     if answers_caller:
         return ALLOWED
@@ -162,6 +162,6 @@ def _timing(*, phone: str, at: dt.datetime, policy: TextingPolicy, history: Cont
         where = " (a Florida or Oklahoma number)" if hours.state and cap == STRICT_STATE_DAILY_CAP else ""
         return GateDecision(
             Verdict.DEFERRED, f"At most {cap} texts that are not replies per 24 hours{where}.", until=until,
-            rule=Rule.MESSAGE_CAP, outreach=True,
+            rule=Rule.MESSAGE_CAP,
         )
     return GateDecision(Verdict.ALLOWED, outreach=True)

@@ -389,6 +389,13 @@ class Dashboard:
     days: list[tuple[dt.date, int, int]]  # (day, missed calls, of which recovered), in the viewer's zone
 
 
+def _dimension_for(viewer: Agent, dimension: str) -> str:
+    """An agent reads their own card, so their dimension is always the agent; anything unknown is by office."""
+    if viewer.role == Agent.Role.AGENT:
+        return "agent"
+    return dimension if dimension in DIMENSIONS else "office"
+
+
 def _scoped(viewer: Agent, start: dt.datetime, end: dt.datetime, office_id: int | None) -> tuple[QuerySet[Call], QuerySet[LeadEvent]]:
     """The inbound calls and escalations the viewer may count: team leaders their office,
     brokers every office (or the one chosen), agents the calls whose lead is theirs."""
@@ -408,7 +415,7 @@ def dashboard(
 ) -> Dashboard:
     """The viewer's numbers for [start, end), one row per value of `dimension`, the total, and the
     day-by-day trend. An agent reads their own card: the dimension is then the agent."""
-    dimension = "agent" if viewer.role == Agent.Role.AGENT else dimension if dimension in DIMENSIONS else "office"
+    dimension = _dimension_for(viewer, dimension)
     tz = tz or viewer.office.tz
     calls, events = _scoped(viewer, start, end, office_id)
     rows: dict[str, MetricRow] = {}
@@ -486,7 +493,7 @@ def dashboard_lead_ids(
 ) -> list[int]:
     """The leads behind one number of the dashboard (a row's or the total's, `key` ""), newest
     missed call first: the same facts and the same scope, so the list always adds up to the number."""
-    dimension = "agent" if viewer.role == Agent.Role.AGENT else dimension if dimension in DIMENSIONS else "office"
+    dimension = _dimension_for(viewer, dimension)
     calls, _ = _scoped(viewer, start, end, office_id)
     if key:
         calls = calls.filter(**{_CALL_KEYS[dimension][0]: key})
