@@ -53,7 +53,7 @@ def main() -> int:
         raise SystemExit("dashboard: set DATABASE_URL to the PostgreSQL server holding bench/seed_scale.py's database")
     os.environ.update({
         "DATABASE_URL": urlunsplit(urlsplit(url)._replace(path=f"/{args.db_name}")),
-        "DEBUG": "true",  # serves static names without a collectstatic manifest; queries are captured either way
+        "DEBUG": "false",  # as served: compiled templates, hashed static names (collected below)
         "TEXTBACK_VAR_DIR": tempfile.mkdtemp(prefix="textback-dashboard-"),
         "SECRET_KEY": "bench-dashboard-" + "0" * 40, "DJANGO_SETTINGS_MODULE": "textback_site.settings",
     })
@@ -62,7 +62,10 @@ def main() -> int:
     import django
 
     django.setup()
+    from django.core.management import call_command
     from django.db import connection
+
+    call_command("collectstatic", interactive=False, verbosity=0)
     from django.db.models import Count
     from django.test import Client
     from django.test.utils import CaptureQueriesContext

@@ -14,8 +14,10 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from compliance.selectors import consent_history
-from leads.models import Call, Lead, LeadEvent, Message, MessageStatusEvent, ReplySnippet, TextbackTemplate, TwilioWebhook
-from leads.services import lead_assign
+from leads.models import (
+    Call, Lead, LeadEvent, Message, MessageStatusEvent, MissedCallOutcome, ReplySnippet, TextbackTemplate, TwilioWebhook,
+)
+from leads.services import lead_assign, missed_call_outcomes_refresh
 from leads.textback import (
     SINGLE_SEGMENT_GSM7,
     SNIPPET_PLACEHOLDERS,
@@ -197,6 +199,10 @@ class CallAdmin(admin.ModelAdmin):
         # A call is the evidence behind an implied-consent record and its text-back.
         return False
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        missed_call_outcomes_refresh(lead_ids=[obj.lead_id])  # the dashboards count it as the broker now says
+
     @admin.display(description="voicemail")
     def recording(self, obj):
         return _voicemail(obj)
@@ -206,6 +212,42 @@ class CallAdmin(admin.ModelAdmin):
         if not obj.recording_url:
             return ""
         return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">Listen</a>', obj.recording_url)
+
+
+@admin.register(MissedCallOutcome)
+class MissedCallOutcomeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What followed each missed call, as the dashboards count it (kept up to date as it happens)."""
+
+    list_display = [
+        "call", "missed_at", "caller", "office", "speed_to_lead", "delivered", "replied", "response_minutes",
+        "recovered", "appointment", "opted_out", "landline",
+    ]
+    list_filter = ["recovered", "appointment", "replied", "delivered", "opted_out", "landline", "call__line__office"]
+    search_fields = ["call__from_number", "call__lead__name", "call__call_sid"]
+    list_select_related = ["call__lead", "call__line__office"]
+    date_hierarchy = "call__created_at"
+    list_per_page = 50
+    fields = [
+        "call", "speed_to_lead", "delivered", "undelivered_code", "replied", "response", "response_business",
+        "recovered", "appointment", "opted_out", "landline", "refreshed_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="missed at", ordering="call__created_at")
+    def missed_at(self, obj):
+        return obj.call.created_at
+
+    @admin.display(description="caller")
+    def caller(self, obj):
+        return obj.call.lead
+
+    @admin.display(description="office", ordering="call__line__office__name")
+    def office(self, obj):
+        return obj.call.line.office
+
+    @admin.display(description="answered after (min)", ordering="response")
+    def response_minutes(self, obj):
+        return "—" if obj.response is None else f"{obj.response / 60:.1f}"
 
 
 @admin.register(LeadEvent)

@@ -11,12 +11,13 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Mapping
 
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Aggregate, CharField, Count, Exists, F, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from compliance.models import ConsentEvent, NumberProfile
-from leads.models import Call, Lead, LeadEvent, Message
-from routing.models import Agent, LeadType, Office, PoolMember, RoutingRule
+from leads.models import Call, Lead, LeadEvent, Message, MissedCallOutcome
+from routing.models import Agent, LeadType, Office, PoolMember, RoutingRule, TrackingNumber
 from routing.selectors import LEAD_TAKING_ROLES
 
 # --- the period a report covers -----------------------------------------------------------------
@@ -317,6 +318,11 @@ class MetricRow:
     response: list[float] = dataclasses.field(default_factory=list, repr=False)
     response_business: list[float] = dataclasses.field(default_factory=list, repr=False)
 
+    def sort_times(self) -> None:
+        """Once the row is complete: the percentiles then read sorted lists (each is asked for several times)."""
+        for times in (self.speed_to_lead, self.response, self.response_business):
+            times.sort()
+
     @staticmethod
     def _rate(part: int, whole: int) -> float | None:
         return round(100 * part / whole, 1) if whole else None
@@ -396,17 +402,63 @@ def _dimension_for(viewer: Agent, dimension: str) -> str:
     return dimension if dimension in DIMENSIONS else "office"
 
 
-def _scoped(viewer: Agent, start: dt.datetime, end: dt.datetime, office_id: int | None) -> tuple[QuerySet[Call], QuerySet[LeadEvent]]:
-    """The inbound calls and escalations the viewer may count: team leaders their office,
-    brokers every office (or the one chosen), agents the calls whose lead is theirs."""
-    calls = Call.objects.filter(direction=Call.Direction.INBOUND, created_at__gte=start, created_at__lt=end)
-    events = LeadEvent.objects.filter(kind=LeadEvent.Kind.ESCALATED, created_at__gte=start, created_at__lt=end)
+@dataclasses.dataclass(frozen=True)
+class _Scope:
+    """What one viewer may count over [start, end): the inbound calls, the missed calls' outcomes
+    and the escalations, and the brokerage's lines by id (most dimensions are the line's)."""
+
+    calls: QuerySet[Call]
+    outcomes: QuerySet[MissedCallOutcome]
+    escalations: QuerySet[LeadEvent]
+    lines: dict[int, TrackingNumber]
+
+
+def _scoped(viewer: Agent, start: dt.datetime, end: dt.datetime, office_id: int | None) -> _Scope:
+    """Team leaders count their office, brokers every office (or the one chosen), agents the calls
+    whose lead is theirs. Calls and outcomes are selected by line id, so counting them by office,
+    line, source or lead type needs no join at all."""
+    lines = {line.pk: line for line in TrackingNumber.objects.filter(office__brokerage_id=viewer.office.brokerage_id).select_related("office")}
     if viewer.role == Agent.Role.AGENT:
-        return calls.filter(lead__assigned_agent=viewer), events.filter(previous_agent=viewer)
-    offices = report_offices(viewer=viewer)
-    if office_id is not None:
-        offices = offices.filter(pk=office_id)
-    return calls.filter(line__office__in=offices), events.filter(lead__office__in=offices)
+        scope, events = Q(lead__assigned_agent=viewer), Q(previous_agent=viewer)
+    else:
+        offices = report_offices(viewer=viewer)
+        if office_id is not None:
+            offices = offices.filter(pk=office_id)
+        office_ids = set(offices.values_list("pk", flat=True))
+        scope = Q(line_id__in=[pk for pk, line in lines.items() if line.office_id in office_ids])
+        events = Q(lead__office_id__in=office_ids)
+    return _Scope(
+        calls=Call.objects.filter(scope, direction=Call.Direction.INBOUND, created_at__gte=start, created_at__lt=end),
+        outcomes=MissedCallOutcome.objects.filter(scope, missed_at__gte=start, missed_at__lt=end),
+        escalations=LeadEvent.objects.filter(events, kind=LeadEvent.Kind.ESCALATED, created_at__gte=start, created_at__lt=end),
+        lines=lines,
+    )
+
+
+# How each dimension is read off a line: (key, label).
+_LINE_KEYS = {
+    "office": lambda line: (line.office_id, line.office.name),
+    "line": lambda line: (line.pk, line.number),
+    "source": lambda line: (line.source, line.source),
+    "lead_type": lambda line: (line.lead_type, line.lead_type),
+}
+
+
+def _grouped(
+    rows: QuerySet, scope: _Scope, dimension: str, *fields: str, line: str = "line_id",
+    agent: tuple[str, str] = ("lead__assigned_agent_id", "lead__assigned_agent__name"), **aggregates,
+) -> list[tuple]:
+    """(key, label, *fields, *aggregates) tuples: grouped by the dimension (and `fields`) when
+    there are aggregates, one per row otherwise. The database groups by `line` for every
+    dimension but the agent (`agent`: the key and label fields); the lines are mapped here, so a
+    key may come back once per line and callers add them up."""
+    by_agent = dimension == "agent"
+    values = rows.values_list(*(agent if by_agent else (line,)), *fields)
+    values = list((values.annotate(**aggregates) if aggregates else values).order_by())
+    if by_agent:
+        return values
+    key_of = {pk: _LINE_KEYS[dimension](line) for pk, line in scope.lines.items()}
+    return [key_of[value[0]] + value[1:] for value in values]
 
 
 def dashboard(
@@ -414,10 +466,15 @@ def dashboard(
     tz: zoneinfo.ZoneInfo | None = None,
 ) -> Dashboard:
     """The viewer's numbers for [start, end), one row per value of `dimension`, the total, and the
-    day-by-day trend. An agent reads their own card: the dimension is then the agent."""
+    day-by-day trend. An agent reads their own card: the dimension is then the agent.
+
+    The database sums the stored outcomes (one grouped query, whatever the period); only the
+    times come back one per missed call, for the percentiles. Missed calls whose outcome is not
+    stored yet are computed and counted here.
+    """
     dimension = _dimension_for(viewer, dimension)
     tz = tz or viewer.office.tz
-    calls, events = _scoped(viewer, start, end, office_id)
+    scope = _scoped(viewer, start, end, office_id)
     rows: dict[str, MetricRow] = {}
     total = MetricRow(key="", label="All")
 
@@ -427,22 +484,77 @@ def dashboard(
             label = LeadType(key).label
         return rows.setdefault(key, MetricRow(key=key, label=label or "—"))
 
-    key_of = _CALL_KEYS[dimension]
-    for key, label, count in _counts(calls, key_of):
-        row(key, label).inbound_calls += count
-        total.inbound_calls += count
+    missed_calls = 0
+    for key, label, inbound, missed in _grouped(
+        scope.calls, scope, dimension, n=Count("pk"), missed=Count("pk", filter=Q(missed=True)),
+    ):
+        row(key, label).inbound_calls += inbound
+        total.inbound_calls += inbound
+        missed_calls += missed
+    for key, label, n in _grouped(
+        scope.escalations, scope, dimension, line="lead__line_id", agent=("previous_agent_id", "previous_agent__name"), n=Count("pk"),
+    ):
+        row(key, label).escalations += n
+        total.escalations += n
+    for key, label, code, *sums, speeds, responses, business in _grouped(
+        scope.outcomes, scope, dimension, "undelivered_code", **_OUTCOME_SUMS,
+        speeds=_Joined("speed_to_lead"), responses=_Joined("response"), business=_Joined("response_business"),
+    ):
+        speeds, responses, business = _floats(speeds), _floats(responses), _floats(business)
+        for each in (row(key, label), total):
+            for field, n in zip(_OUTCOME_SUMS, sums):
+                setattr(each, field, getattr(each, field) + n)
+            if code:
+                each.undelivered[code] = each.undelivered.get(code, 0) + sums[0]
+            each.speed_to_lead += speeds
+            each.response += responses
+            each.response_business += business
     days: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0])
-    for outcome in _missed_call_outcomes(calls, dimension):
-        for each in (row(outcome.key, outcome.label), total):
-            outcome.count_into(each)
-        day = days[outcome.at.astimezone(tz).date()]
-        day[0] += 1
-        day[1] += outcome.recovered
-    for key, label, count in _counts(events, _ESCALATION_KEYS[dimension]):
-        row(key, label).escalations += count
-        total.escalations += count
+    for day, missed, recovered in scope.outcomes.values_list(TruncDate("missed_at", tzinfo=tz)).annotate(
+        n=Count("pk"), recovered=Count("pk", filter=Q(recovered=True)),
+    ).order_by():
+        days[day] = [missed, recovered]
+    if total.missed_calls != missed_calls:  # some outcomes are not stored yet
+        for missed in _missed_calls(scope.calls.filter(outcome__isnull=True), dimension):
+            for each in (row(missed.key, missed.label), total):
+                missed.count_into(each)
+            day = days[missed.at.astimezone(tz).date()]
+            day[0] += 1
+            day[1] += missed.recovered
+    for each in (total, *rows.values()):
+        each.sort_times()
     trend = [(day, *days.get(day, (0, 0))) for day in _each_day(start.astimezone(tz).date(), (end - dt.timedelta(microseconds=1)).astimezone(tz).date())]
     return Dashboard(dimension=dimension, total=total, rows=sorted(rows.values(), key=lambda r: (r.label == "—", r.label)), days=trend)
+
+
+# What the database sums per row from the stored outcomes, by MetricRow field. (A delivered
+# text-back or a reply implies a text-back went, so none of these needs another condition.)
+_OUTCOME_SUMS = {
+    "missed_calls": Count("pk"),
+    "textbacks_sent": Count("speed_to_lead"),
+    "textbacks_delivered": Count("pk", filter=Q(delivered=True)),
+    "replied": Count("pk", filter=Q(replied=True)),
+    "never_answered": Count("pk", filter=Q(response__isnull=True)),
+    "recovered": Count("pk", filter=Q(recovered=True)),
+    "appointments": Count("pk", filter=Q(appointment=True)),
+    "opt_outs": Count("pk", filter=Q(opted_out=True)),
+    "landlines": Count("pk", filter=Q(landline=True)),
+}
+
+
+class _Joined(Aggregate):
+    """A group's non-empty values as one comma-separated text: the percentiles need every time,
+    and thousands of numbers in one value cost far less to fetch than a row each."""
+
+    function = "GROUP_CONCAT"  # SQLite's; PostgreSQL's is STRING_AGG over text
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="STRING_AGG", template="%(function)s(%(expressions)s::text, ',')", **extra_context)
+
+
+def _floats(joined: str | None) -> list[float]:
+    return [float(value) for value in joined.split(",")] if joined else []
 
 
 def leaderboard(rows: list[MetricRow]) -> list[MetricRow]:
@@ -470,7 +582,7 @@ def live_tiles(*, viewer: Agent, now: dt.datetime | None = None) -> LiveTiles:
     office), the leads waiting for a human now, and since when the oldest has waited."""
     now = now or timezone.now()
     midnight = dt.datetime.combine(now.astimezone(viewer.office.tz).date(), dt.time(0), viewer.office.tz)
-    calls, _ = _scoped(viewer, midnight, now + dt.timedelta(seconds=1), None)
+    calls = _scoped(viewer, midnight, now + dt.timedelta(seconds=1), None).calls
     waiting = Lead.objects.filter(awaiting_reply_since__isnull=False).exclude(status=Lead.Status.CLOSED)
     if viewer.role == Agent.Role.AGENT:
         waiting = waiting.filter(assigned_agent=viewer)
@@ -494,13 +606,15 @@ def dashboard_lead_ids(
     """The leads behind one number of the dashboard (a row's or the total's, `key` ""), newest
     missed call first: the same facts and the same scope, so the list always adds up to the number."""
     dimension = _dimension_for(viewer, dimension)
-    calls, _ = _scoped(viewer, start, end, office_id)
+    calls = _scoped(viewer, start, end, office_id).calls
     if key:
         calls = calls.filter(**{_CALL_KEYS[dimension][0]: key})
-    wanted = [o for o in _missed_call_outcomes(calls, dimension) if drill == "missed" or getattr(o, drill, False)]
+    wanted = [o for o in _missed_calls(calls, dimension) if drill == "missed" or getattr(o, drill, False)]
     return list(dict.fromkeys(o.lead_id for o in sorted(wanted, key=lambda o: o.at, reverse=True)))
-# How each dimension is read off an inbound call, and off an escalation event: (key, label), the
-# label None where the key is its own label.
+
+
+# How the drill-down reads each dimension off a call: (key, label), the label None where the key
+# is its own label.
 _CALL_KEYS = {
     "office": ("line__office_id", "line__office__name"),
     "agent": ("lead__assigned_agent_id", "lead__assigned_agent__name"),
@@ -508,25 +622,19 @@ _CALL_KEYS = {
     "source": ("line__source", None),
     "lead_type": ("line__lead_type", None),
 }
-_ESCALATION_KEYS = {
-    "office": ("lead__line__office_id", "lead__line__office__name"),
-    "agent": ("previous_agent_id", "previous_agent__name"),
-    "line": ("lead__line_id", "lead__line__number"),
-    "source": ("lead__line__source", None),
-    "lead_type": ("lead__line__lead_type", None),
-}
 
 
-def _counts(rows: QuerySet, key_of: tuple[str, str | None]) -> list[tuple]:
-    """(key, label, count) per value of the dimension, in one grouped query."""
-    fields = [field for field in key_of if field]
-    counted = rows.values(*fields).annotate(n=Count("pk")).order_by()
-    return [(c[key_of[0]], c[key_of[1] or key_of[0]], c["n"]) for c in counted]
+# The facts stored per missed call (leads.models.MissedCallOutcome), in the order they are read.
+OUTCOME_FIELDS = (
+    "speed_to_lead", "delivered", "undelivered_code", "replied", "response", "response_business",
+    "recovered", "appointment", "opted_out", "landline",
+)
 
 
-@dataclasses.dataclass(frozen=True)
-class MissedCallOutcome:
-    """What followed one missed call: the dashboard counts these and the drill-down lists them."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class MissedCall:
+    """One missed call as the dashboard counts it (and the drill-down lists it): where it belongs
+    in the dimension, when it was missed, and what followed it."""
 
     lead_id: int
     key: object
@@ -571,35 +679,51 @@ class MissedCallOutcome:
         row.landlines += self.landline
 
 
-def _missed_call_outcomes(calls: QuerySet[Call], dimension: str) -> list[MissedCallOutcome]:
-    """Every missed call among `calls` with what followed it, in one query (each fact a subquery
-    on an indexed (lead, created_at) range), plus the offices' hours for the business clock."""
-    facts = _missed_call_facts(calls.filter(missed=True), _CALL_KEYS[dimension])
+def _missed_calls(calls: QuerySet[Call], dimension: str) -> list[MissedCall]:
+    """Every missed call among `calls` with its stored outcome, in one query. A call whose outcome
+    is not stored yet (its refresh has not run) is computed on the spot, so it is never left out."""
+    key, label = _CALL_KEYS[dimension]
+    rows = list(calls.filter(missed=True).values_list(
+        "pk", "lead_id", key, label or key, "created_at", "outcome__call", *(f"outcome__{f}" for f in OUTCOME_FIELDS),
+    ).order_by())
+    missing = [row[0] for row in rows if row[5] is None]
+    computed = missed_call_outcomes_compute(Call.objects.filter(pk__in=missing)) if missing else {}
+    return [
+        MissedCall(*row[1:5], *(row[6:] if row[5] is not None else (computed[row[0]][f] for f in OUTCOME_FIELDS)))
+        for row in rows
+    ]
+
+
+def missed_call_outcomes_compute(missed: QuerySet[Call]) -> dict[int, dict]:
+    """What followed each of the `missed` calls, by call id: the one definition of every outcome
+    the dashboard counts (see the README's "Dashboard metrics"). One query, each fact a subquery
+    on an indexed (lead, created_at) range, plus the offices' hours for the business clock."""
+    facts = _missed_call_facts(missed)
     offices = {office.pk: office for office in Office.objects.filter(pk__in={f["office_id"] for f in facts})}
-    return [_outcome(fact, offices[fact["office_id"]]) for fact in facts]
+    return {fact["pk"]: _outcome(fact, offices[fact["office_id"]]) for fact in facts}
 
 
-def _outcome(fact: dict, office: Office) -> MissedCallOutcome:
+def _outcome(fact: dict, office: Office) -> dict:
+    """The call's outcome (OUTCOME_FIELDS), and the call's own time, lead and line."""
     answered = min((t for t in (fact["first_human_text_at"], fact["first_human_call_at"]) if t), default=None)
     # The caller waits from the miss; if they texted before a human got to them, from that text.
     reply = fact["first_reply_at"]
     clock_from = reply if reply and answered and reply <= answered else fact["created_at"]
     sent = fact["textback_sent_at"]
-    return MissedCallOutcome(
-        lead_id=fact["lead_id"], key=fact["key"], label=fact["label"], at=fact["created_at"],
-        speed_to_lead=(sent - fact["textback_queued_at"]).total_seconds() if sent else None,
-        delivered=bool(sent and fact["textback_delivered_at"]), undelivered_code=fact["textback_error"] or "",
-        replied=bool(sent and fact["first_reply_at"]),
-        response=(answered - clock_from).total_seconds() if answered else None,
-        response_business=office.business_seconds_between(clock_from, answered) if answered else None,
-        recovered=bool((fact["first_reply_at"] and fact["first_human_text_at"]) or fact["first_human_call_at"]),
-        appointment=fact["appointment"], opted_out=fact["opted_out"], landline=fact["landline"],
-    )
+    return {
+        "missed_at": fact["created_at"], "lead_id": fact["lead_id"], "line_id": fact["line_id"],
+        "speed_to_lead": (sent - fact["textback_queued_at"]).total_seconds() if sent else None,
+        "delivered": bool(sent and fact["textback_delivered_at"]), "undelivered_code": fact["textback_error"] or "",
+        "replied": bool(sent and fact["first_reply_at"]),
+        "response": (answered - clock_from).total_seconds() if answered else None,
+        "response_business": office.business_seconds_between(clock_from, answered) if answered else None,
+        "recovered": bool((fact["first_reply_at"] and fact["first_human_text_at"]) or fact["first_human_call_at"]),
+        "appointment": fact["appointment"], "opted_out": fact["opted_out"], "landline": fact["landline"],
+    }
 
 
-def _missed_call_facts(missed: QuerySet[Call], key_of: tuple[str, str]) -> list[dict]:
-    """One row per missed call with everything the dashboard needs to know about what followed,
-    in one query (each fact a subquery on an indexed (lead, created_at) range)."""
+def _missed_call_facts(missed: QuerySet[Call]) -> list[dict]:
+    """One row per missed call with the times and flags its outcome is derived from."""
     after = {"lead": OuterRef("lead"), "created_at__gte": OuterRef("created_at")}
     textback = Message.objects.filter(call=OuterRef("pk"), kind=Message.Kind.TEXTBACK)
     first_text = Message.objects.filter(direction=Message.Direction.INBOUND, **after).order_by("created_at")
@@ -610,8 +734,8 @@ def _missed_call_facts(missed: QuerySet[Call], key_of: tuple[str, str]) -> list[
         lead=OuterRef("lead"), created_at__gt=OuterRef("created_at"),
     )
     return list(
-        missed.annotate(
-            key=F(key_of[0]), label=F(key_of[1] or key_of[0]), office_id=F("line__office_id"),
+        missed.filter(missed=True).annotate(
+            office_id=F("line__office_id"),
             textback_queued_at=Subquery(textback.values("queued_at")[:1]),
             textback_sent_at=Subquery(textback.values("sent_at")[:1]),
             textback_delivered_at=Subquery(textback.values("delivered_at")[:1]),
@@ -627,10 +751,8 @@ def _missed_call_facts(missed: QuerySet[Call], key_of: tuple[str, str]) -> list[
             )),
             landline=Exists(NumberProfile.objects.filter(phone=OuterRef("from_number"), line_type=NumberProfile.LineType.LANDLINE)),
         ).values(
-            "lead_id", "key", "label", "created_at", "office_id", "textback_queued_at", "textback_sent_at",
+            "pk", "created_at", "lead_id", "line_id", "office_id", "textback_queued_at", "textback_sent_at",
             "textback_delivered_at", "textback_error", "first_reply_at", "first_human_text_at", "first_human_call_at",
             "appointment", "opted_out", "landline",
-        )
+        ).order_by()
     )
-
-

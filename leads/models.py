@@ -232,7 +232,12 @@ class Call(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["lead", "-created_at"]), models.Index(fields=["missed", "-created_at"])]
+        indexes = [
+            models.Index(fields=["lead", "-created_at"]),
+            models.Index(fields=["missed", "-created_at"]),
+            # The dashboards count a period's calls by line and lead from this index alone (PostgreSQL).
+            models.Index(fields=["created_at"], include=["direction", "line", "lead", "missed"], name="call_created_covering"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(dial_status="") | Q(dial_status__in=DialStatus.values), name="call_dial_status_valid"
@@ -492,3 +497,37 @@ class ReplySnippet(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class MissedCallOutcome(models.Model):
+    """What followed one missed call, kept up to date as it happens.
+
+    `leads.metrics.missed_call_outcomes_compute` is the definition; the services store its answer
+    whenever something happens to the lead, so a dashboard over thousands of missed calls sums
+    these rows instead of re-deriving every call's story from a year of texts and calls.
+    """
+
+    call = models.OneToOneField(Call, primary_key=True, on_delete=models.CASCADE, related_name="outcome")
+    # The call's own, copied so a dashboard reads one table by time: they never change.
+    missed_at = models.DateTimeField()
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="missed_call_outcomes")
+    line = models.ForeignKey(TrackingNumber, on_delete=models.PROTECT, related_name="missed_call_outcomes")
+    speed_to_lead = models.FloatField(
+        null=True, blank=True, help_text="Seconds from queueing the text-back to Twilio accepting it; empty when none went."
+    )
+    delivered = models.BooleanField(default=False)
+    undelivered_code = models.CharField(max_length=16, blank=True, help_text="Twilio's error code when the text-back failed.")
+    replied = models.BooleanField(default=False, help_text="The caller texted after the text-back.")
+    response = models.FloatField(null=True, blank=True, help_text="Seconds until a human replied or called; empty if none did.")
+    response_business = models.FloatField(null=True, blank=True, help_text="The same, counting the office's business hours only.")
+    recovered = models.BooleanField(default=False, help_text="A two-way conversation with a human followed.")
+    appointment = models.BooleanField(default=False)
+    opted_out = models.BooleanField(default=False)
+    landline = models.BooleanField(default=False)
+    refreshed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["missed_at"])]
+
+    def __str__(self) -> str:
+        return f"Outcome of {self.call}"

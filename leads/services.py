@@ -21,7 +21,10 @@ from compliance.keywords import Keyword, Revocation, keyword_classify, revocatio
 from compliance.models import ConsentEvent, NumberProfile
 from compliance.selectors import consent_is_opted_out
 from compliance.services import consent_record, number_line_type_set
-from leads.models import Call, Lead, LeadEvent, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
+from leads.metrics import OUTCOME_FIELDS, missed_call_outcomes_compute
+from leads.models import (
+    Call, Lead, LeadEvent, Message, MessageStatusEvent, MissedCallOutcome, TextbackTemplate, TwilioWebhook,
+)
 from leads.selectors import lead_facts, lead_live_groups, text_gate
 from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
 from leads.textback import DEFAULT_TEMPLATES, segment_count, textback_render
@@ -50,6 +53,7 @@ def lead_event_publish(lead: Lead, event: dict, *, also: list[str] = ()) -> None
     created and assigned in one transaction all go to its agent, not to the whole office pool.
     """
     publish_on_commit(lambda: dict.fromkeys([*lead_live_groups(lead), *also]), {**event, "lead_id": lead.pk})
+    missed_call_outcomes_refresh_on_commit(lead.pk)
 
 
 def _publish_message(message: Message, event_type: str) -> None:
@@ -59,6 +63,63 @@ def _publish_message(message: Message, event_type: str) -> None:
         publish_on_commit(f"lead.{message.lead_id}", {**event, "lead_id": message.lead_id})
         return
     lead_event_publish(message.lead, event)
+
+
+# --- what followed each missed call, for the dashboards ---------------------------------------
+
+
+def missed_call_outcomes_refresh_on_commit(lead_id: int) -> None:
+    """Bring the lead's missed-call outcomes up to date once the transaction commits.
+
+    Every change to a lead is announced live through `lead_event_publish`, which calls this: a
+    change the inbox shows is a change the dashboard counts. The leads of one transaction are
+    refreshed together, after the commit, so the missed-call path sends its text-back first.
+    """
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        missed_call_outcomes_refresh(lead_ids=[lead_id])
+        return
+    for _, callback, _ in connection.run_on_commit:
+        lead_ids = getattr(callback, "outcome_lead_ids", None)
+        if lead_ids is not None:
+            lead_ids.add(lead_id)
+            return
+    lead_ids = {lead_id}
+
+    def refresh():
+        missed_call_outcomes_refresh(lead_ids=sorted(lead_ids))
+
+    refresh.outcome_lead_ids = lead_ids
+    # robust: the write has committed whatever happens here; a refresh that fails is logged and
+    # mended by the nightly reconcile (and a missing outcome is computed when a dashboard reads it).
+    transaction.on_commit(refresh, robust=True)
+
+
+def missed_call_outcomes_refresh(*, lead_ids: list[int]) -> int:
+    """Recompute and store the outcome of every missed call of these leads.
+
+    The leads are locked first, so two refreshes of one lead take turns and the last to store has
+    read everything committed before it: a refresh never overwrites a newer answer with an older one.
+    """
+    with transaction.atomic():
+        locked = list(Lead.objects.select_for_update().filter(pk__in=lead_ids).order_by("pk").values_list("pk", flat=True))
+        computed = missed_call_outcomes_compute(Call.objects.filter(lead_id__in=locked, missed=True))
+        MissedCallOutcome.objects.bulk_create(
+            [MissedCallOutcome(call_id=call_id, **facts) for call_id, facts in computed.items()],
+            update_conflicts=True, unique_fields=["call"], update_fields=[*OUTCOME_FIELDS, "refreshed_at"],
+        )
+        # A call a broker has since marked as answered after all is no longer a missed call.
+        MissedCallOutcome.objects.filter(lead_id__in=locked).exclude(call_id__in=list(computed)).delete()
+    return len(computed)
+
+
+def missed_call_outcomes_reconcile(*, since: dt.datetime, batch: int = 500) -> int:
+    """Recompute the outcomes of the missed calls since `since`, a batch of leads at a time: the
+    nightly pass that fills in outcomes never stored and mends any a crash left stale."""
+    lead_ids = list(
+        Call.objects.filter(missed=True, created_at__gte=since).order_by("lead_id").values_list("lead_id", flat=True).distinct()
+    )
+    return sum(missed_call_outcomes_refresh(lead_ids=lead_ids[i:i + batch]) for i in range(0, len(lead_ids), batch))
 
 
 # --- leads ------------------------------------------------------------------------------------

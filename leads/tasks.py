@@ -13,7 +13,8 @@ from django_q.tasks import async_task
 from leads.call_back import call_back_place
 from leads.selectors import leads_due_ids, webhooks_stranded_ids
 from leads.services import (
-    lead_deadline_pass, message_send, outbox_due_ids, records_prune, status_events_reconcile, twilio_webhook_process,
+    lead_deadline_pass, message_send, missed_call_outcomes_reconcile, outbox_due_ids, records_prune, status_events_reconcile,
+    twilio_webhook_process,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,15 @@ def call_back_place_task(call_id: int) -> None:
 
 def records_prune_task() -> int:
     return records_prune(now=timezone.now())
+
+
+# How far back the nightly pass recomputes missed calls' outcomes: the dashboards' longest preset
+# period (90 days) and the one before it, which the headline tiles compare with.
+OUTCOMES_RECONCILED_DAYS = 180
+
+
+def missed_call_outcomes_reconcile_task() -> int:
+    return missed_call_outcomes_reconcile(since=timezone.now() - dt.timedelta(days=OUTCOMES_RECONCILED_DAYS))
 
 
 def outbox_sweep_task() -> int:

@@ -13,7 +13,10 @@ from django.urls import reverse
 from compliance.models import ConsentEvent, NumberProfile
 from compliance.services import consent_record, do_not_call_import
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE, new_sid
-from leads.models import Call, Lead, LeadEvent, LeadRead, Message, MessageStatusEvent, TextbackTemplate, TwilioWebhook
+from leads.models import (
+    Call, Lead, LeadEvent, LeadRead, Message, MessageStatusEvent, MissedCallOutcome, TextbackTemplate, TwilioWebhook,
+)
+from leads.services import missed_call_outcomes_refresh
 from routing.models import Agent, Office, PoolMember, RoundRobinTurn, RoutingRule, TrackingNumber
 
 pytestmark = pytest.mark.django_db
@@ -71,6 +74,7 @@ def lead_with_history(*, phone: str, line_number: str, agent_email: str) -> Simp
         lead=lead, kind=LeadEvent.Kind.ASSIGNED, agent=agent, rule=rule, text="Rule “Zillow buyers” → weighted round-robin.",
         detail={"rule": rule.name, "strategy": "round_robin", "skipped": [{"agent": "Ben Ortiz", "reason": "off duty"}]},
     )
+    missed_call_outcomes_refresh(lead_ids=[lead.pk])
     return SimpleNamespace(
         lead=lead, call=call, consent=consent, textback=textback, reply=reply, status_event=status_event, profile=profile
     )
@@ -213,12 +217,14 @@ def test_it_records_when_a_broker_reassigns_a_lead(broker, records):
 
 def test_it_lets_a_broker_mark_a_call_missed_but_not_rewrite_it(broker, records):
     Call.objects.filter(pk=records.call.pk).update(missed=False, missed_reason="", dial_status="completed")
+    MissedCallOutcome.objects.all().delete()
     page = url(Call, "change", records.call.pk)
     data = form_data(broker.get(page))
     data.update({"missed": "on", "missed_reason": "no_answer", "call_sid": "CAforged", "dial_status": "busy"})
     assert broker.post(page, data).status_code == 302
     call = Call.objects.get(pk=records.call.pk)
     assert (call.missed, call.missed_reason, call.call_sid, call.dial_status) == (True, "no_answer", records.call.call_sid, "completed")
+    assert MissedCallOutcome.objects.filter(call=call).exists()  # the dashboards count it from now on
 
 
 def test_it_requires_a_reason_for_a_missed_call(broker, records):

@@ -1,0 +1,58 @@
+"""Each missed call's outcome, kept as it happens so dashboards sum rows, and a nightly pass that
+recomputes the last 180 days' (outcomes the dashboard finds missing it computes on the spot; this
+fills them in, and mends any left stale by a worker that stopped between commit and refresh).
+Plus an index the dashboards count a period's inbound calls from."""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+
+def schedule(apps, schema_editor):
+    apps.get_model("django_q", "Schedule").objects.update_or_create(
+        name="missed-call-outcomes-reconcile",
+        defaults={"func": "leads.tasks.missed_call_outcomes_reconcile_task", "schedule_type": "D", "repeats": -1},
+    )
+
+
+def unschedule(apps, schema_editor):
+    apps.get_model("django_q", "Schedule").objects.filter(name="missed-call-outcomes-reconcile").delete()
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('leads', '0012_retention'),
+        ('django_q', '0018_task_success_index'),
+        ('routing', '0006_compliance'),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name='MissedCallOutcome',
+            fields=[
+                ('call', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='outcome', serialize=False, to='leads.call')),
+                ('missed_at', models.DateTimeField()),
+                ('speed_to_lead', models.FloatField(blank=True, help_text='Seconds from queueing the text-back to Twilio accepting it; empty when none went.', null=True)),
+                ('delivered', models.BooleanField(default=False)),
+                ('undelivered_code', models.CharField(blank=True, help_text="Twilio's error code when the text-back failed.", max_length=16)),
+                ('replied', models.BooleanField(default=False, help_text='The caller texted after the text-back.')),
+                ('response', models.FloatField(blank=True, help_text='Seconds until a human replied or called; empty if none did.', null=True)),
+                ('response_business', models.FloatField(blank=True, help_text="The same, counting the office's business hours only.", null=True)),
+                ('recovered', models.BooleanField(default=False, help_text='A two-way conversation with a human followed.')),
+                ('appointment', models.BooleanField(default=False)),
+                ('opted_out', models.BooleanField(default=False)),
+                ('landline', models.BooleanField(default=False)),
+                ('refreshed_at', models.DateTimeField(auto_now=True)),
+                ('lead', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='missed_call_outcomes', to='leads.lead')),
+                ('line', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='missed_call_outcomes', to='routing.trackingnumber')),
+            ],
+            options={
+                'indexes': [models.Index(fields=['missed_at'], name='leads_misse_missed__80dc3a_idx')],
+            },
+        ),
+        migrations.AddIndex(
+            model_name='call',
+            index=models.Index(fields=['created_at'], include=('direction', 'line', 'lead', 'missed'), name='call_created_covering'),
+        ),
+        migrations.RunPython(schedule, unschedule),
+    ]
