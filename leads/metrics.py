@@ -394,6 +394,16 @@ class Dashboard:
     rows: list[MetricRow]
     days: list[tuple[dt.date, int, int]]  # (day, missed calls, of which recovered), in the viewer's zone
 
+    @property
+    def weeks(self) -> list[tuple[dt.date, int, int]]:
+        """The same trend by week, each from its Monday (the period's first and last week may be partial)."""
+        weeks: dict[dt.date, list[int]] = {}
+        for day, missed, recovered in self.days:
+            week = weeks.setdefault(day - dt.timedelta(days=day.weekday()), [0, 0])
+            week[0] += missed
+            week[1] += recovered
+        return [(monday, missed, recovered) for monday, (missed, recovered) in weeks.items()]
+
 
 def _dimension_for(viewer: Agent, dimension: str) -> str:
     """An agent reads their own card, so their dimension is always the agent; anything unknown is by office."""

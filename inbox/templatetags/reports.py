@@ -1,6 +1,9 @@
 """How report numbers read: durations people say out loud, rates with their sign of change."""
 
+import datetime as dt
+
 from django import template
+from django.utils import timezone
 
 register = template.Library()
 
@@ -16,7 +19,22 @@ def duration(seconds: float | None) -> str:
     if minutes < 60:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
+    if hours >= 48:  # past two days nobody counts the minutes
+        days, hours = divmod(hours + (minutes >= 30), 24)
+        return f"{days} d {hours} h" if hours else f"{days} d"
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+@register.filter
+def waited(since: dt.datetime | None) -> str:
+    """How long since `since`, in the same units as the dashboard's other waits."""
+    return "—" if since is None else duration(max((timezone.now() - since).total_seconds(), 0))
+
+
+@register.filter
+def count(value: int | None) -> str:
+    """12,105: counts a brokerage reads at a glance."""
+    return "—" if value is None else f"{value:,}"
 
 
 @register.filter
@@ -35,3 +53,12 @@ def change(now: float | None, before: float | None) -> str:
         return "none in the previous period"
     delta = (now - before) / before * 100
     return f"{'▲' if delta > 0 else '▼'} {abs(delta):.0f} % vs previous period"
+
+
+@register.simple_tag
+def points(now: float | None, before: float | None) -> str:
+    """A rate's change in percentage points, "▲ 4.5 pts", "±0 pts", or "" when either side has no rate."""
+    if now is None or before is None:
+        return ""
+    delta = round(now - before, 1)
+    return "±0 pts" if delta == 0 else f"{'▲' if delta > 0 else '▼'} {abs(delta):g} pts"

@@ -1,12 +1,14 @@
 """The dashboard pages: who may read what, the CSV and the drill-down say the same as the page."""
 
 import csv
+import datetime as dt
 import io
 
 import pytest
+import time_machine
 
 from inbox.tests.conftest import agent, signed_in
-from tests.dashboard_day import A
+from tests.dashboard_day import A, at
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +61,27 @@ def test_the_drill_down_lists_the_leads_behind_a_number(day):
 def test_an_empty_period_says_so(day):
     html = page("bree@example.com", **{"from": "2026-10-01", "to": "2026-10-02"}).content.decode()
     assert "No calls in this period." in html
+
+
+def test_the_trend_reads_per_day_or_per_week(day):
+    html = page("bree@example.com").content.decode()
+    assert "Missed calls and recovered, per day" in html and "trend=week" in html
+    html = page("bree@example.com", trend="week").content.decode()
+    assert "Missed calls and recovered, per week (from Monday)" in html and "trend=day" in html
+    # Ninety points make a poor line: a long period starts per week.
+    assert "per week (from Monday)" in page("bree@example.com", **{"from": "2026-09-01", "to": "2026-11-30"}).content.decode()
+
+
+def test_each_row_shows_its_recovery_against_the_previous_period(day):
+    from conftest import DOWNTOWN_BUYER_LINE, new_sid
+    from leads.services import missed_call_record
+    from routing.selectors import line_by_number
+
+    with time_machine.travel(at(10) + dt.timedelta(days=1), tick=False):  # Tuesday: one call, not recovered
+        missed_call_record(line=line_by_number(number=DOWNTOWN_BUYER_LINE), call_sid=new_sid("CA"), from_number="+15555550188", reason="no_answer")
+    html = page("bree@example.com", **{"from": "2026-11-03", "to": "2026-11-03"}).content.decode()
+    downtown = html[html.index("<th scope=\"row\">Downtown</th>"):]
+    assert "▼ 60 pts" in downtown[:downtown.index("</tr>")]  # 0 % against Monday's 60 %
 
 
 def test_the_live_tiles_count_only_what_the_viewer_may_read(brokerage, sms_outbox):

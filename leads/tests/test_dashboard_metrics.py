@@ -84,6 +84,14 @@ def test_the_trend_has_every_day_of_the_period(day):
     assert [(d.day, missed, recovered) for d, missed, recovered in week.days] == [(31, 0, 0), (1, 0, 0), (2, 5, 3)]
 
 
+def test_the_weekly_trend_adds_up_each_week_from_monday(day):
+    fortnight = dashboard(viewer=agent("bree@example.com"), start=at(0) - dt.timedelta(days=5), end=at(0) + dt.timedelta(days=9), tz=NY)
+    # Wed Oct 28 .. Tue Nov 10: the first and last weeks are partial, each labelled by its Monday.
+    assert [(d.month, d.day, missed, recovered) for d, missed, recovered in fortnight.weeks] == [
+        (10, 26, 0, 0), (11, 2, 5, 3), (11, 9, 0, 0),
+    ]
+
+
 def test_the_leaderboard_ranks_recovery_first_then_speed():
     from leads.metrics import MetricRow, leaderboard
 
