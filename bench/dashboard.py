@@ -152,10 +152,13 @@ def compare(args: argparse.Namespace, postgres_url: str) -> int:
     else:  # built earlier: from the same data still?
         import sqlite3
 
-        with sqlite_copy.connect_pg(postgres_url) as pg, sqlite3.connect(path) as lite:
-            if mismatches := sqlite_copy.count_mismatches(pg, lite):
-                print("the SQLite copy differs from PostgreSQL (rerun with --rebuild): " + "; ".join(mismatches))
-                return 1
+        lite = sqlite3.connect(path)
+        with sqlite_copy.connect_pg(postgres_url) as pg:
+            mismatches = sqlite_copy.count_mismatches(pg, lite)
+        lite.close()
+        if mismatches:
+            print("the SQLite copy differs from PostgreSQL (rerun with --rebuild): " + "; ".join(mismatches))
+            return 1
     at = dt.datetime.now(dt.timezone.utc).isoformat()
     codes = {}
     for engine in ("postgres", "sqlite"):
@@ -167,10 +170,10 @@ def compare(args: argparse.Namespace, postgres_url: str) -> int:
         return 2  # a measurement did not run to its end (its error is above)
     pg, lite = (json.loads((RESULTS / f"dashboard-{e}.json").read_text()) for e in ("postgres", "sqlite"))
     print("\nSQLite / PostgreSQL, same data, same run")
-    print(f"{'':22} {'p50':>8} {'p95':>8} {'queries':>8}")
+    print(f"{'':22} {'p50':>8} {'p95':>8} {'queries SQLite / PostgreSQL':>30}")
     for name in PAGES:
         a, b = pg["pages"][name], lite["pages"][name]
-        print(f"{name:22} {b['p50'] / a['p50']:>7.1f}x {b['p95'] / a['p95']:>7.1f}x {b['queries']:>4} / {a['queries']}")
+        print(f"{name:22} {b['p50'] / a['p50']:>7.1f}x {b['p95'] / a['p95']:>7.1f}x {b['queries']:>23} / {a['queries']}")
     print(f"\nthe broker's dashboard, 30 days to {at}:")
     print(f"{'':22} {'PostgreSQL':>12} {'SQLite':>12}")
     for name in (*CHECKED, "speed_to_lead_p50", "response_p50"):
@@ -195,6 +198,8 @@ def main() -> int:
     parser.add_argument("--measure", choices=("postgres", "sqlite"), help=argparse.SUPPRESS)  # internal: one database
     parser.add_argument("--at", help=argparse.SUPPRESS)  # internal: the moment both databases' figures are read at
     args = parser.parse_args()
+    if args.rebuild and args.sqlite is None:
+        parser.error("--rebuild goes with --sqlite")
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("dashboard: set DATABASE_URL to the PostgreSQL server holding bench/seed_scale.py's database")
