@@ -1508,12 +1508,12 @@ def seed(args, db: Database) -> int:
     loads = load(story, leads, db, rules)
     phases["load"] = time.perf_counter() - started
 
-    from leads.services import missed_call_outcomes_reconcile
+    from leads.services import missed_call_outcomes_rebuild
 
     started = time.perf_counter()
-    outcomes = missed_call_outcomes_reconcile(since=to_dt(now) - dt.timedelta(days=DAYS + 1))
+    outcomes = missed_call_outcomes_rebuild(since=to_dt(now) - dt.timedelta(days=DAYS + 1))
     phases["missed_call_outcomes"] = time.perf_counter() - started
-    log(f"missed calls' outcomes (leads.services.missed_call_outcomes_reconcile): {outcomes:,} in {phases['missed_call_outcomes']:.1f} s")
+    log(f"missed calls' outcomes (leads.services.missed_call_outcomes_rebuild): {outcomes:,} in {phases['missed_call_outcomes']:.1f} s")
 
     import psycopg
 

@@ -15,7 +15,8 @@ from django.utils.html import format_html, format_html_join
 
 from compliance.selectors import consent_history
 from leads.models import (
-    Call, Lead, LeadEvent, Message, MessageStatusEvent, MissedCallOutcome, ReplySnippet, TextbackTemplate, TwilioWebhook,
+    Call, Lead, LeadEvent, Message, MessageStatusEvent, MissedCallOutcome, OutcomeRefreshDue, ReplySnippet, TextbackTemplate,
+    TwilioWebhook,
 )
 from leads.services import lead_assign, missed_call_outcomes_refresh
 from leads.textback import (
@@ -248,6 +249,17 @@ class MissedCallOutcomeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="answered after (min)", ordering="response")
     def response_minutes(self, obj):
         return "—" if obj.response is None else f"{obj.response / 60:.1f}"
+
+
+@admin.register(OutcomeRefreshDue)
+class OutcomeRefreshDueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Leads whose missed calls' outcomes a worker stores within the minute (dashboards compute them meanwhile)."""
+
+    list_display = ["lead", "since"]
+    search_fields = ["lead__phone", "lead__name"]
+    list_select_related = ["lead"]
+    fields = ["lead", "since"]
+    readonly_fields = fields
 
 
 @admin.register(LeadEvent)

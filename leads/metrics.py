@@ -16,7 +16,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from compliance.models import ConsentEvent, NumberProfile
-from leads.models import Call, Lead, LeadEvent, Message, MissedCallOutcome
+from leads.models import Call, Lead, LeadEvent, Message, MissedCallOutcome, OutcomeRefreshDue
 from routing.models import Agent, LeadType, Office, PoolMember, RoutingRule, TrackingNumber
 from routing.selectors import LEAD_TAKING_ROLES
 
@@ -439,7 +439,10 @@ def _scoped(viewer: Agent, start: dt.datetime, end: dt.datetime, office_id: int 
         events = Q(lead__office_id__in=office_ids)
     return _Scope(
         calls=Call.objects.filter(scope, direction=Call.Direction.INBOUND, created_at__gte=start, created_at__lt=end),
-        outcomes=MissedCallOutcome.objects.filter(scope, missed_at__gte=start, missed_at__lt=end),
+        # Outcomes still current: a lead marked due is counted from its computed outcomes instead.
+        outcomes=MissedCallOutcome.objects.filter(scope, missed_at__gte=start, missed_at__lt=end).exclude(
+            lead_id__in=OutcomeRefreshDue.objects.values("lead_id"),
+        ),
         escalations=LeadEvent.objects.filter(events, kind=LeadEvent.Kind.ESCALATED, created_at__gte=start, created_at__lt=end),
         lines=lines,
     )
@@ -478,9 +481,9 @@ def dashboard(
     """The viewer's numbers for [start, end), one row per value of `dimension`, the total, and the
     day-by-day trend. An agent reads their own card: the dimension is then the agent.
 
-    The database sums the stored outcomes (one grouped query, whatever the period); only the
-    times come back one per missed call, for the percentiles. Missed calls whose outcome is not
-    stored yet are computed and counted here.
+    The database sums the stored outcomes (a few grouped queries, whatever the period). Missed
+    calls whose outcome is not stored yet, or whose lead changed since it was (marked due, stored
+    within the minute), are computed and counted here: the figures are never behind.
     """
     dimension = _dimension_for(viewer, dimension)
     tz = tz or viewer.office.tz
@@ -524,8 +527,9 @@ def dashboard(
         n=Count("pk"), recovered=Count("pk", filter=Q(recovered=True)),
     ).order_by():
         days[day] = [missed, recovered]
-    if total.missed_calls != missed_calls:  # some outcomes are not stored yet
-        for missed in _missed_calls(scope.calls.filter(outcome__isnull=True), dimension):
+    if total.missed_calls != missed_calls:  # some outcomes are not stored yet, or not current
+        unstored = Q(outcome__isnull=True) | Q(lead_id__in=OutcomeRefreshDue.objects.values("lead_id"))
+        for missed in _missed_calls(scope.calls.filter(unstored), dimension):
             for each in (row(missed.key, missed.label), total):
                 missed.count_into(each)
             day = days[missed.at.astimezone(tz).date()]
@@ -690,16 +694,18 @@ class MissedCall:
 
 
 def _missed_calls(calls: QuerySet[Call], dimension: str) -> list[MissedCall]:
-    """Every missed call among `calls` with its stored outcome, in one query. A call whose outcome
-    is not stored yet (its refresh has not run) is computed on the spot, so it is never left out."""
+    """Every missed call among `calls` with its outcome: the stored one, or, for a call whose
+    outcome is not stored yet or whose lead changed since (see OutcomeRefreshDue), computed on the
+    spot, so a figure is never behind."""
     key, label = _CALL_KEYS[dimension]
     rows = list(calls.filter(missed=True).values_list(
         "pk", "lead_id", key, label or key, "created_at", "outcome__call", *(f"outcome__{f}" for f in OUTCOME_FIELDS),
     ).order_by())
-    missing = [row[0] for row in rows if row[5] is None]
+    due = set(OutcomeRefreshDue.objects.filter(lead_id__in={row[1] for row in rows}).values_list("lead_id", flat=True)) if rows else set()
+    missing = {row[0] for row in rows if row[5] is None or row[1] in due}
     computed = missed_call_outcomes_compute(Call.objects.filter(pk__in=missing)) if missing else {}
     return [
-        MissedCall(*row[1:5], *(row[6:] if row[5] is not None else (computed[row[0]][f] for f in OUTCOME_FIELDS)))
+        MissedCall(*row[1:5], *(row[6:] if row[0] not in missing else (computed[row[0]][f] for f in OUTCOME_FIELDS)))
         for row in rows
     ]
 

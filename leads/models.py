@@ -502,9 +502,11 @@ class ReplySnippet(models.Model):
 class MissedCallOutcome(models.Model):
     """What followed one missed call, kept up to date as it happens.
 
-    `leads.metrics.missed_call_outcomes_compute` is the definition; the services store its answer
-    whenever something happens to the lead, so a dashboard over thousands of missed calls sums
-    these rows instead of re-deriving every call's story from a year of texts and calls.
+    `leads.metrics.missed_call_outcomes_compute` is the definition. A change to a lead marks it
+    `OutcomeRefreshDue` in the change's own transaction; a worker stores the new answers within
+    the minute, and until then a dashboard computes that lead's. So a dashboard over thousands of
+    missed calls sums these rows instead of re-deriving every call's story from a year of texts
+    and calls, and is still exact to the second.
     """
 
     call = models.OneToOneField(Call, primary_key=True, on_delete=models.CASCADE, related_name="outcome")
@@ -531,3 +533,14 @@ class MissedCallOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"Outcome of {self.call}"
+
+
+class OutcomeRefreshDue(models.Model):
+    """A lead whose missed calls' outcomes may have changed since they were stored: written in the
+    same transaction as the change (so none is ever lost), removed once they are stored again."""
+
+    lead = models.OneToOneField(Lead, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    since = models.DateTimeField(help_text="The latest change; a refresh removes the mark only if nothing changed since it read.")
+
+    def __str__(self) -> str:
+        return f"Outcomes of lead {self.lead_id} due since {self.since:%Y-%m-%d %H:%M:%S}"

@@ -23,7 +23,7 @@ from compliance.selectors import consent_is_opted_out
 from compliance.services import consent_record, number_line_type_set
 from leads.metrics import OUTCOME_FIELDS, missed_call_outcomes_compute
 from leads.models import (
-    Call, Lead, LeadEvent, Message, MessageStatusEvent, MissedCallOutcome, TextbackTemplate, TwilioWebhook,
+    Call, Lead, LeadEvent, Message, MessageStatusEvent, MissedCallOutcome, OutcomeRefreshDue, TextbackTemplate, TwilioWebhook,
 )
 from leads.selectors import lead_facts, lead_live_groups, text_gate
 from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
@@ -45,15 +45,18 @@ CALL_ENDED_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 # --- live events ------------------------------------------------------------------------------
 
 
-def lead_event_publish(lead: Lead, event: dict, *, also: list[str] = ()) -> None:
+def lead_event_publish(lead: Lead, event: dict, *, also: list[str] = (), outcomes: bool = True) -> None:
     """Tell everyone entitled to see the lead (and the groups in `also`, e.g. the agent it just
     left) about a change, once the transaction commits.
 
     Who is entitled is read from the lead when the transaction commits, so the events of a lead
     created and assigned in one transaction all go to its agent, not to the whole office pool.
+    A change worth announcing may change what followed the lead's missed calls: unless the event
+    cannot (`outcomes` False, or a neutral kind), the dashboards' stored outcomes are marked due.
     """
     publish_on_commit(lambda: dict.fromkeys([*lead_live_groups(lead), *also]), {**event, "lead_id": lead.pk})
-    missed_call_outcomes_refresh_on_commit(lead.pk)
+    if outcomes and event["type"] not in _OUTCOME_NEUTRAL_EVENTS:
+        _outcomes_due(lead.pk)
 
 
 def _publish_message(message: Message, event_type: str) -> None:
@@ -62,37 +65,52 @@ def _publish_message(message: Message, event_type: str) -> None:
         # An alert to the agent's own phone shows only in the lead's open thread, not in any list.
         publish_on_commit(f"lead.{message.lead_id}", {**event, "lead_id": message.lead_id})
         return
-    lead_event_publish(message.lead, event)
+    # A text queued changes nothing a dashboard counts until it is sent.
+    lead_event_publish(message.lead, event, outcomes=not (event_type == "message.created" and message.is_outbound))
 
 
 # --- what followed each missed call, for the dashboards ---------------------------------------
 
+# Live events that change nothing a missed call's outcome is made of.
+_OUTCOME_NEUTRAL_EVENTS = {"lead.created", "lead.assigned", "lead.read", "call.placed", "call.voicemail"}
 
-def missed_call_outcomes_refresh_on_commit(lead_id: int) -> None:
-    """Bring the lead's missed-call outcomes up to date once the transaction commits.
+
+def _outcomes_due(lead_id: int) -> None:
+    """Mark the lead's missed-call outcomes due a refresh, in the change's own transaction.
 
     Every change to a lead is announced live through `lead_event_publish`, which calls this: a
-    change the inbox shows is a change the dashboard counts. The leads of one transaction are
-    refreshed together, after the commit, so the missed-call path sends its text-back first.
+    change the inbox shows is a change the dashboard counts. Only the mark is written here (one
+    small upsert); the refresh itself costs milliseconds the missed-call path does not have, so
+    `missed_call_outcomes_catch_up` does it within the minute, many leads at a time.
     """
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        missed_call_outcomes_refresh(lead_ids=[lead_id])
-        return
-    for _, callback, _ in connection.run_on_commit:
-        lead_ids = getattr(callback, "outcome_lead_ids", None)
-        if lead_ids is not None:
-            lead_ids.add(lead_id)
-            return
-    lead_ids = {lead_id}
+    OutcomeRefreshDue.objects.bulk_create(
+        [OutcomeRefreshDue(lead_id=lead_id, since=timezone.now())],
+        update_conflicts=True, unique_fields=["lead"], update_fields=["since"],
+    )
 
-    def refresh():
-        missed_call_outcomes_refresh(lead_ids=sorted(lead_ids))
 
-    refresh.outcome_lead_ids = lead_ids
-    # robust: the write has committed whatever happens here; a refresh that fails is logged and
-    # mended by the nightly reconcile (and a missing outcome is computed when a dashboard reads it).
-    transaction.on_commit(refresh, robust=True)
+def missed_call_outcomes_catch_up(*, batch: int = 100) -> int:
+    """Store the outcomes of the leads marked due, `batch` leads per transaction; how many leads.
+
+    A lead some request holds right now is left for the next run rather than waited for, so the
+    live paths never queue behind this. A mark is removed only if its `since` is still the one
+    read: a change that lands meanwhile re-marks the lead and the next run takes it.
+    """
+    done, after = 0, 0
+    while True:
+        with transaction.atomic():
+            due = dict(OutcomeRefreshDue.objects.filter(lead_id__gt=after).order_by("lead_id").values_list("lead_id", "since")[:batch])
+            if not due:
+                return done
+            after = max(due)
+            free = list(Lead.objects.select_for_update(skip_locked=True).filter(pk__in=list(due)).values_list("pk", flat=True))
+            if free:
+                missed_call_outcomes_refresh(lead_ids=free)
+                unchanged = Q()
+                for lead_id in free:
+                    unchanged |= Q(lead_id=lead_id, since=due[lead_id])
+                OutcomeRefreshDue.objects.filter(unchanged).delete()
+        done += len(free)
 
 
 def missed_call_outcomes_refresh(*, lead_ids: list[int]) -> int:
@@ -113,12 +131,13 @@ def missed_call_outcomes_refresh(*, lead_ids: list[int]) -> int:
     return len(computed)
 
 
-def missed_call_outcomes_reconcile(*, since: dt.datetime, batch: int = 500) -> int:
-    """Recompute the outcomes of the missed calls since `since`, a batch of leads at a time: the
-    nightly pass that fills in outcomes never stored and mends any a crash left stale."""
-    lead_ids = list(
-        Call.objects.filter(missed=True, created_at__gte=since).order_by("lead_id").values_list("lead_id", flat=True).distinct()
-    )
+def missed_call_outcomes_rebuild(*, since: dt.datetime | None, batch: int = 500) -> int:
+    """Recompute and store the outcomes of every missed call (since `since`), a batch of leads at a
+    time: for history recorded before outcomes were stored (manage.py missed_call_outcomes_refresh)."""
+    missed = Call.objects.filter(missed=True)
+    if since is not None:
+        missed = missed.filter(created_at__gte=since)
+    lead_ids = list(missed.order_by("lead_id").values_list("lead_id", flat=True).distinct())
     return sum(missed_call_outcomes_refresh(lead_ids=lead_ids[i:i + batch]) for i in range(0, len(lead_ids), batch))
 
 

@@ -13,7 +13,7 @@ from django_q.tasks import async_task
 from leads.call_back import call_back_place
 from leads.selectors import leads_due_ids, webhooks_stranded_ids
 from leads.services import (
-    lead_deadline_pass, message_send, missed_call_outcomes_reconcile, outbox_due_ids, records_prune, status_events_reconcile,
+    lead_deadline_pass, message_send, missed_call_outcomes_catch_up, outbox_due_ids, records_prune, status_events_reconcile,
     twilio_webhook_process,
 )
 
@@ -66,13 +66,8 @@ def records_prune_task() -> int:
     return records_prune(now=timezone.now())
 
 
-# How far back the nightly pass recomputes missed calls' outcomes: the dashboards' longest preset
-# period (90 days) and the one before it, which the headline tiles compare with.
-OUTCOMES_RECONCILED_DAYS = 180
-
-
-def missed_call_outcomes_reconcile_task() -> int:
-    return missed_call_outcomes_reconcile(since=timezone.now() - dt.timedelta(days=OUTCOMES_RECONCILED_DAYS))
+def missed_call_outcomes_catch_up_task() -> int:
+    return missed_call_outcomes_catch_up()
 
 
 def outbox_sweep_task() -> int:

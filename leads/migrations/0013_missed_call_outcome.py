@@ -1,7 +1,6 @@
-"""Each missed call's outcome, kept as it happens so dashboards sum rows, and a nightly pass that
-recomputes the last 180 days' (outcomes the dashboard finds missing it computes on the spot; this
-fills them in, and mends any left stale by a worker that stopped between commit and refresh).
-Plus an index the dashboards count a period's inbound calls from."""
+"""Each missed call's outcome, stored so dashboards sum rows; the marks of leads whose outcomes
+are due a refresh, and the every-minute task that stores them; an index the dashboards count a
+period's inbound calls from."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -9,13 +8,13 @@ from django.db import migrations, models
 
 def schedule(apps, schema_editor):
     apps.get_model("django_q", "Schedule").objects.update_or_create(
-        name="missed-call-outcomes-reconcile",
-        defaults={"func": "leads.tasks.missed_call_outcomes_reconcile_task", "schedule_type": "D", "repeats": -1},
+        name="missed-call-outcomes",
+        defaults={"func": "leads.tasks.missed_call_outcomes_catch_up_task", "schedule_type": "I", "minutes": 1, "repeats": -1},
     )
 
 
 def unschedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name="missed-call-outcomes-reconcile").delete()
+    apps.get_model("django_q", "Schedule").objects.filter(name="missed-call-outcomes").delete()
 
 
 class Migration(migrations.Migration):
@@ -43,16 +42,32 @@ class Migration(migrations.Migration):
                 ('opted_out', models.BooleanField(default=False)),
                 ('landline', models.BooleanField(default=False)),
                 ('refreshed_at', models.DateTimeField(auto_now=True)),
-                ('lead', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='missed_call_outcomes', to='leads.lead')),
-                ('line', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='missed_call_outcomes', to='routing.trackingnumber')),
             ],
-            options={
-                'indexes': [models.Index(fields=['missed_at'], name='leads_misse_missed__80dc3a_idx')],
-            },
+        ),
+        migrations.CreateModel(
+            name='OutcomeRefreshDue',
+            fields=[
+                ('lead', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='leads.lead')),
+                ('since', models.DateTimeField(help_text='The latest change; a refresh removes the mark only if nothing changed since it read.')),
+            ],
         ),
         migrations.AddIndex(
             model_name='call',
             index=models.Index(fields=['created_at'], include=('direction', 'line', 'lead', 'missed'), name='call_created_covering'),
+        ),
+        migrations.AddField(
+            model_name='missedcalloutcome',
+            name='lead',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='missed_call_outcomes', to='leads.lead'),
+        ),
+        migrations.AddField(
+            model_name='missedcalloutcome',
+            name='line',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='missed_call_outcomes', to='routing.trackingnumber'),
+        ),
+        migrations.AddIndex(
+            model_name='missedcalloutcome',
+            index=models.Index(fields=['missed_at'], name='leads_misse_missed__80dc3a_idx'),
         ),
         migrations.RunPython(schedule, unschedule),
     ]

@@ -9,12 +9,14 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from compliance.models import ConsentEvent, NumberProfile
 from compliance.services import consent_record, do_not_call_import
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE, new_sid
 from leads.models import (
-    Call, Lead, LeadEvent, LeadRead, Message, MessageStatusEvent, MissedCallOutcome, TextbackTemplate, TwilioWebhook,
+    Call, Lead, LeadEvent, LeadRead, Message, MessageStatusEvent, MissedCallOutcome, OutcomeRefreshDue, TextbackTemplate,
+    TwilioWebhook,
 )
 from leads.services import missed_call_outcomes_refresh
 from routing.models import Agent, Office, PoolMember, RoundRobinTurn, RoutingRule, TrackingNumber
@@ -75,6 +77,7 @@ def lead_with_history(*, phone: str, line_number: str, agent_email: str) -> Simp
         detail={"rule": rule.name, "strategy": "round_robin", "skipped": [{"agent": "Ben Ortiz", "reason": "off duty"}]},
     )
     missed_call_outcomes_refresh(lead_ids=[lead.pk])
+    OutcomeRefreshDue.objects.create(lead=lead, since=timezone.now())  # as the caller's latest text left it
     return SimpleNamespace(
         lead=lead, call=call, consent=consent, textback=textback, reply=reply, status_event=status_event, profile=profile
     )

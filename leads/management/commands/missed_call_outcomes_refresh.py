@@ -3,21 +3,22 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from leads.services import missed_call_outcomes_reconcile
+from leads.services import missed_call_outcomes_rebuild
 
 
 class Command(BaseCommand):
     help = (
-        "Recompute the stored outcome of every missed call of the last --days days (the dashboards "
-        "read them). Run once after upgrading a brokerage with history; a nightly task keeps the "
-        "last 180 days mended after that."
+        "Recompute the stored outcome of every missed call (of the last --days days), which the "
+        "dashboards read. Run once after upgrading a brokerage with history: from then on every "
+        "change marks its lead and a worker stores the new outcomes within the minute."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--days", type=int, default=400, help="How far back (default 400: a year and the one before's tail).")
+        parser.add_argument("--days", type=int, help="Only the missed calls of the last DAYS days (default: all).")
 
     def handle(self, *args, days, **options):
-        if days < 1:
+        if days is not None and days < 1:
             raise CommandError("--days must be at least 1")
-        refreshed = missed_call_outcomes_reconcile(since=timezone.now() - dt.timedelta(days=days))
+        since = timezone.now() - dt.timedelta(days=days) if days else None
+        refreshed = missed_call_outcomes_rebuild(since=since)
         self.stdout.write(f"Refreshed the outcomes of {refreshed} missed calls.")
