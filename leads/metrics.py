@@ -418,9 +418,10 @@ class _Scope:
     and the escalations, and the brokerage's lines by id (most dimensions are the line's)."""
 
     calls: QuerySet[Call]
-    outcomes: QuerySet[MissedCallOutcome]
+    outcomes: QuerySet[MissedCallOutcome]  # those still current
     escalations: QuerySet[LeadEvent]
     lines: dict[int, TrackingNumber]
+    due: list[int]  # leads whose stored outcomes a change has overtaken (OutcomeRefreshDue)
 
 
 def _scoped(viewer: Agent, start: dt.datetime, end: dt.datetime, office_id: int | None) -> _Scope:
@@ -437,14 +438,12 @@ def _scoped(viewer: Agent, start: dt.datetime, end: dt.datetime, office_id: int 
         office_ids = set(offices.values_list("pk", flat=True))
         scope = Q(line_id__in=[pk for pk, line in lines.items() if line.office_id in office_ids])
         events = Q(lead__office_id__in=office_ids)
+    due = list(OutcomeRefreshDue.objects.values_list("lead_id", flat=True))  # a minute's changes at most
     return _Scope(
         calls=Call.objects.filter(scope, direction=Call.Direction.INBOUND, created_at__gte=start, created_at__lt=end),
-        # Outcomes still current: a lead marked due is counted from its computed outcomes instead.
-        outcomes=MissedCallOutcome.objects.filter(scope, missed_at__gte=start, missed_at__lt=end).exclude(
-            lead_id__in=OutcomeRefreshDue.objects.values("lead_id"),
-        ),
+        outcomes=MissedCallOutcome.objects.filter(scope, missed_at__gte=start, missed_at__lt=end).exclude(lead_id__in=due),
         escalations=LeadEvent.objects.filter(events, kind=LeadEvent.Kind.ESCALATED, created_at__gte=start, created_at__lt=end),
-        lines=lines,
+        lines=lines, due=due,
     )
 
 
@@ -527,14 +526,17 @@ def dashboard(
         n=Count("pk"), recovered=Count("pk", filter=Q(recovered=True)),
     ).order_by():
         days[day] = [missed, recovered]
-    if total.missed_calls != missed_calls:  # some outcomes are not stored yet, or not current
-        unstored = Q(outcome__isnull=True) | Q(lead_id__in=OutcomeRefreshDue.objects.values("lead_id"))
-        for missed in _missed_calls(scope.calls.filter(unstored), dimension):
-            for each in (row(missed.key, missed.label), total):
-                missed.count_into(each)
-            day = days[missed.at.astimezone(tz).date()]
-            day[0] += 1
-            day[1] += missed.recovered
+    # The due leads' missed calls are computed here, and so are any whose outcome was never stored
+    # (looked for only when the counts say some are missing).
+    computed = _missed_calls(scope.calls.filter(lead_id__in=scope.due), dimension) if scope.due else []
+    if total.missed_calls + len(computed) != missed_calls:
+        computed += _missed_calls(scope.calls.filter(outcome__isnull=True).exclude(lead_id__in=scope.due), dimension)
+    for missed in computed:
+        for each in (row(missed.key, missed.label), total):
+            missed.count_into(each)
+        day = days[missed.at.astimezone(tz).date()]
+        day[0] += 1
+        day[1] += missed.recovered
     for each in (total, *rows.values()):
         each.sort_times()
     trend = [(day, *days.get(day, (0, 0))) for day in _each_day(start.astimezone(tz).date(), (end - dt.timedelta(microseconds=1)).astimezone(tz).date())]
