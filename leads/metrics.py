@@ -1,8 +1,10 @@
 """The numbers dashboards and reports show, computed in one place (reads only).
 
-Every figure here is counted from the lead timeline (`LeadEvent`), not from running counters such
-as `RoundRobinTurn`, because only the timeline knows *when* something happened and a report is
-always about a period.
+Every figure here is counted from what happened and when (calls, texts, the lead timeline
+`LeadEvent`), not from running counters such as `RoundRobinTurn`, because a report is always about
+a period. What followed each missed call is defined once, in `missed_call_outcomes_compute`; the
+services store its answers (`MissedCallOutcome`) so a dashboard sums rows, and the dashboard
+computes the answers not stored yet, so its figures are never behind.
 """
 
 import dataclasses
