@@ -1520,7 +1520,7 @@ def seed(args, db: Database) -> int:
     from leads.services import missed_call_outcomes_rebuild
 
     started = time.perf_counter()
-    outcomes = missed_call_outcomes_rebuild(since=None)
+    outcomes = missed_call_outcomes_rebuild()
     with psycopg.connect(db.dsn, autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE) leads_missedcalloutcome")
     phases["missed_call_outcomes"] = time.perf_counter() - started

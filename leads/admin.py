@@ -18,7 +18,7 @@ from leads.models import (
     Call, Lead, LeadEvent, Message, MessageStatusEvent, MissedCallOutcome, OutcomeRefreshDue, ReplySnippet, TextbackTemplate,
     TwilioWebhook,
 )
-from leads.services import lead_assign, missed_call_outcomes_refresh
+from leads.services import lead_assign, missed_call_outcomes_mark_due
 from leads.textback import (
     SINGLE_SEGMENT_GSM7,
     SNIPPET_PLACEHOLDERS,
@@ -202,7 +202,7 @@ class CallAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        missed_call_outcomes_refresh(lead_ids=[obj.lead_id])  # the dashboards count it as the broker now says
+        missed_call_outcomes_mark_due(lead_ids=[obj.lead_id])  # the dashboards count it as the broker now says
 
     @admin.display(description="voicemail")
     def recording(self, obj):

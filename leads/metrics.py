@@ -420,17 +420,17 @@ class _Scope:
     and the escalations, and the brokerage's lines by id (most dimensions are the line's)."""
 
     calls: QuerySet[Call]
-    outcomes: QuerySet[MissedCallOutcome]  # those still current
+    outcomes: QuerySet[MissedCallOutcome]  # those still current: not of a lead marked due
     escalations: QuerySet[LeadEvent]
     lines: dict[int, TrackingNumber]
-    due: list[int]  # leads whose stored outcomes a change has overtaken (OutcomeRefreshDue)
 
 
 def _scoped(viewer: Agent, start: dt.datetime, end: dt.datetime, office_id: int | None) -> _Scope:
     """Team leaders count their office, brokers every office (or the one chosen), agents the calls
     whose lead is theirs. Calls and outcomes are selected by line id, so counting them by office,
     line, source or lead type needs no join at all."""
-    lines = {line.pk: line for line in TrackingNumber.objects.filter(office__brokerage_id=viewer.office.brokerage_id).select_related("office")}
+    # Every line, not only the brokerage's: a lead moved between brokerages keeps its first line.
+    lines = {line.pk: line for line in TrackingNumber.objects.select_related("office")}
     if viewer.role == Agent.Role.AGENT:
         scope, events = Q(lead__assigned_agent=viewer), Q(previous_agent=viewer)
     else:
@@ -440,13 +440,16 @@ def _scoped(viewer: Agent, start: dt.datetime, end: dt.datetime, office_id: int 
         office_ids = set(offices.values_list("pk", flat=True))
         scope = Q(line_id__in=[pk for pk, line in lines.items() if line.office_id in office_ids])
         events = Q(lead__office_id__in=office_ids)
-    due = list(OutcomeRefreshDue.objects.values_list("lead_id", flat=True))  # a minute's changes at most
     return _Scope(
         calls=Call.objects.filter(scope, direction=Call.Direction.INBOUND, created_at__gte=start, created_at__lt=end),
-        outcomes=MissedCallOutcome.objects.filter(scope, missed_at__gte=start, missed_at__lt=end).exclude(lead_id__in=due),
+        outcomes=MissedCallOutcome.objects.filter(scope, missed_at__gte=start, missed_at__lt=end).exclude(lead_id__in=_DUE),
         escalations=LeadEvent.objects.filter(events, kind=LeadEvent.Kind.ESCALATED, created_at__gte=start, created_at__lt=end),
-        lines=lines, due=due,
+        lines=lines,
     )
+
+
+# Leads whose stored outcomes a change has overtaken (OutcomeRefreshDue), as a subquery.
+_DUE = OutcomeRefreshDue.objects.values("lead_id")
 
 
 # How each dimension is read off a line: (key, label).
@@ -530,9 +533,9 @@ def dashboard(
         days[day] = [missed, recovered]
     # The due leads' missed calls are computed here, and so are any whose outcome was never stored
     # (looked for only when the counts say some are missing).
-    computed = _missed_calls(scope.calls.filter(lead_id__in=scope.due), dimension) if scope.due else []
+    computed = _missed_calls(scope.calls.filter(lead_id__in=_DUE), dimension)
     if total.missed_calls + len(computed) != missed_calls:
-        computed += _missed_calls(scope.calls.filter(outcome__isnull=True).exclude(lead_id__in=scope.due), dimension)
+        computed += _missed_calls(scope.calls.filter(outcome__isnull=True).exclude(lead_id__in=_DUE), dimension)
     for missed in computed:
         for each in (row(missed.key, missed.label), total):
             missed.count_into(each)
@@ -566,6 +569,11 @@ class _Joined(Aggregate):
 
     function = "GROUP_CONCAT"  # SQLite's; PostgreSQL's is STRING_AGG over text
     output_field = CharField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # SQLite writes a REAL with 15 digits; 17 give back the very float stored.
+        template = "%(function)s(CASE WHEN %(expressions)s IS NULL THEN NULL ELSE printf('%%%%.17g', %(expressions)s) END)"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
 
     def as_postgresql(self, compiler, connection, **extra_context):
         return self.as_sql(compiler, connection, function="STRING_AGG", template="%(function)s(%(expressions)s::text, ',')", **extra_context)
@@ -754,7 +762,7 @@ def _missed_call_facts(missed: QuerySet[Call]) -> list[dict]:
         lead=OuterRef("lead"), created_at__gt=OuterRef("created_at"),
     )
     return list(
-        missed.filter(missed=True).annotate(
+        missed.filter(missed=True, direction=Call.Direction.INBOUND).annotate(
             office_id=F("line__office_id"),
             textback_queued_at=Subquery(textback.values("queued_at")[:1]),
             textback_sent_at=Subquery(textback.values("sent_at")[:1]),

@@ -83,61 +83,69 @@ def _outcomes_due(lead_id: int) -> None:
     small upsert); the refresh itself costs milliseconds the missed-call path does not have, so
     `missed_call_outcomes_catch_up` does it within the minute, many leads at a time.
     """
+    missed_call_outcomes_mark_due(lead_ids=[lead_id])
+
+
+def missed_call_outcomes_mark_due(*, lead_ids: list[int]) -> None:
+    """Mark these leads' missed-call outcomes due a refresh (also for changes made outside the
+    leads' own paths: a broker correcting a line type, or an office's hours)."""
+    now = timezone.now()
     OutcomeRefreshDue.objects.bulk_create(
-        [OutcomeRefreshDue(lead_id=lead_id, since=timezone.now())],
-        update_conflicts=True, unique_fields=["lead"], update_fields=["since"],
+        [OutcomeRefreshDue(lead_id=lead_id, since=now) for lead_id in sorted(lead_ids)],
+        update_conflicts=True, unique_fields=["lead"], update_fields=["since"], batch_size=1000,
     )
 
 
-def missed_call_outcomes_catch_up(*, batch: int = 100) -> int:
+# Leads a catch-up run stores at most: the minute's task stays well inside the worker's timeout
+# even after an upgrade marks every lead with history.
+CATCH_UP_BATCH, CATCH_UP_BATCHES = 100, 50
+
+
+def missed_call_outcomes_catch_up(*, batch: int = CATCH_UP_BATCH, batches: int = CATCH_UP_BATCHES) -> int:
     """Store the outcomes of the leads marked due, `batch` leads per transaction; how many leads.
 
-    A lead some request holds right now is left for the next run rather than waited for, so the
-    live paths never queue behind this. A mark is removed only if its `since` is still the one
-    read: a change that lands meanwhile re-marks the lead and the next run takes it.
+    No lead is locked, so no live path ever waits for this. A mark is removed only if its `since`
+    is still the one read: a change committed since (or still in flight, whose upsert holds the
+    mark) keeps its lead due, and the next run stores it again.
     """
     done, after = 0, 0
-    while True:
+    for _ in range(batches):
         with transaction.atomic():
             due = dict(OutcomeRefreshDue.objects.filter(lead_id__gt=after).order_by("lead_id").values_list("lead_id", "since")[:batch])
             if not due:
-                return done
+                break
             after = max(due)
-            free = list(Lead.objects.select_for_update(skip_locked=True).filter(pk__in=list(due)).values_list("pk", flat=True))
-            if free:
-                missed_call_outcomes_refresh(lead_ids=free)
-                unchanged = Q()
-                for lead_id in free:
-                    unchanged |= Q(lead_id=lead_id, since=due[lead_id])
-                OutcomeRefreshDue.objects.filter(unchanged).delete()
-        done += len(free)
+            missed_call_outcomes_refresh(lead_ids=list(due))
+            unchanged = Q()
+            for lead_id, since in due.items():
+                unchanged |= Q(lead_id=lead_id, since=since)
+            OutcomeRefreshDue.objects.filter(unchanged).delete()
+        done += len(due)
+    return done
 
 
 def missed_call_outcomes_refresh(*, lead_ids: list[int]) -> int:
     """Recompute and store the outcome of every missed call of these leads.
 
-    The leads are locked first, so two refreshes of one lead take turns and the last to store has
-    read everything committed before it: a refresh never overwrites a newer answer with an older one.
+    Nothing is locked: what a change commits while this runs has marked its lead due again, and
+    the catch-up stores it after. Rows are written in call order, so two refreshes of the same
+    leads cannot deadlock on them.
     """
     with transaction.atomic():
-        locked = list(Lead.objects.select_for_update().filter(pk__in=lead_ids).order_by("pk").values_list("pk", flat=True))
-        computed = missed_call_outcomes_compute(Call.objects.filter(lead_id__in=locked, missed=True))
+        computed = missed_call_outcomes_compute(Call.objects.filter(lead_id__in=lead_ids))
         MissedCallOutcome.objects.bulk_create(
-            [MissedCallOutcome(call_id=call_id, **facts) for call_id, facts in computed.items()],
+            [MissedCallOutcome(call_id=call_id, **computed[call_id]) for call_id in sorted(computed)],
             update_conflicts=True, unique_fields=["call"], update_fields=[*OUTCOME_FIELDS, "refreshed_at"],
         )
         # A call a broker has since marked as answered after all is no longer a missed call.
-        MissedCallOutcome.objects.filter(lead_id__in=locked).exclude(call_id__in=list(computed)).delete()
+        MissedCallOutcome.objects.filter(lead_id__in=lead_ids).exclude(call_id__in=list(computed)).delete()
     return len(computed)
 
 
-def missed_call_outcomes_rebuild(*, since: dt.datetime | None, batch: int = 500) -> int:
-    """Recompute and store the outcomes of every missed call (since `since`), a batch of leads at a
-    time: for history recorded before outcomes were stored (manage.py missed_call_outcomes_refresh)."""
-    missed = Call.objects.filter(missed=True)
-    if since is not None:
-        missed = missed.filter(created_at__gte=since)
-    lead_ids = list(missed.order_by("lead_id").values_list("lead_id", flat=True).distinct())
+def missed_call_outcomes_rebuild(*, batch: int = 500) -> int:
+    """Recompute and store the outcome of every missed call, a batch of leads at a time, marks
+    aside: for a database loaded in bulk (bench/seed_scale.py)."""
+    lead_ids = list(Call.objects.filter(missed=True).order_by("lead_id").values_list("lead_id", flat=True).distinct())
     return sum(missed_call_outcomes_refresh(lead_ids=lead_ids[i:i + batch]) for i in range(0, len(lead_ids), batch))
 
 

@@ -9,7 +9,6 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from compliance.models import ConsentEvent, NumberProfile
 from compliance.services import consent_record, do_not_call_import
@@ -18,7 +17,7 @@ from leads.models import (
     Call, Lead, LeadEvent, LeadRead, Message, MessageStatusEvent, MissedCallOutcome, OutcomeRefreshDue, TextbackTemplate,
     TwilioWebhook,
 )
-from leads.services import missed_call_outcomes_refresh
+from leads.services import missed_call_outcomes_catch_up, missed_call_outcomes_refresh
 from routing.models import Agent, Office, PoolMember, RoundRobinTurn, RoutingRule, TrackingNumber
 
 pytestmark = pytest.mark.django_db
@@ -77,7 +76,7 @@ def lead_with_history(*, phone: str, line_number: str, agent_email: str) -> Simp
         detail={"rule": rule.name, "strategy": "round_robin", "skipped": [{"agent": "Ben Ortiz", "reason": "off duty"}]},
     )
     missed_call_outcomes_refresh(lead_ids=[lead.pk])
-    OutcomeRefreshDue.objects.create(lead=lead, since=timezone.now())  # as the caller's latest text left it
+    assert OutcomeRefreshDue.objects.filter(lead=lead).exists()  # the line type learnt marked it
     return SimpleNamespace(
         lead=lead, call=call, consent=consent, textback=textback, reply=reply, status_event=status_event, profile=profile
     )
@@ -221,13 +220,17 @@ def test_it_records_when_a_broker_reassigns_a_lead(broker, records):
 def test_it_lets_a_broker_mark_a_call_missed_but_not_rewrite_it(broker, records):
     Call.objects.filter(pk=records.call.pk).update(missed=False, missed_reason="", dial_status="completed")
     MissedCallOutcome.objects.all().delete()
+    OutcomeRefreshDue.objects.all().delete()
     page = url(Call, "change", records.call.pk)
     data = form_data(broker.get(page))
     data.update({"missed": "on", "missed_reason": "no_answer", "call_sid": "CAforged", "dial_status": "busy"})
     assert broker.post(page, data).status_code == 302
     call = Call.objects.get(pk=records.call.pk)
     assert (call.missed, call.missed_reason, call.call_sid, call.dial_status) == (True, "no_answer", records.call.call_sid, "completed")
-    assert MissedCallOutcome.objects.filter(call=call).exists()  # the dashboards count it from now on
+    # The dashboards count it from now on: the lead is due, and the minute's catch-up stores it.
+    assert OutcomeRefreshDue.objects.filter(lead=call.lead).exists()
+    missed_call_outcomes_catch_up()
+    assert MissedCallOutcome.objects.filter(call=call).exists()
 
 
 def test_it_requires_a_reason_for_a_missed_call(broker, records):

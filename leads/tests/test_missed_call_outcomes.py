@@ -11,7 +11,7 @@ import zoneinfo
 
 import pytest
 import time_machine
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, example, given, settings, strategies as st
@@ -27,7 +27,7 @@ from leads.services import (
 )
 from leads.tasks import missed_call_outcomes_catch_up_task
 from routing.selectors import line_by_number
-from tests.dashboard_day import A, at
+from tests.dashboard_day import A, B, at
 
 NY = zoneinfo.ZoneInfo("America/New_York")
 
@@ -149,6 +149,27 @@ def test_a_change_during_the_catch_up_keeps_its_mark(day, monkeypatch):
     assert stored(calls) == defined(calls)
 
 
+def test_a_line_type_corrected_or_new_office_hours_mark_the_leads_due(day):
+    from compliance.models import NumberProfile
+
+    missed_call_outcomes_catch_up()
+    NumberProfile.objects.update_or_create(phone=B, defaults={"line_type": NumberProfile.LineType.LANDLINE, "source": "broker"})
+    assert list(OutcomeRefreshDue.objects.values_list("lead_id", flat=True)) == [day["b"].pk]
+    missed_call_outcomes_catch_up()
+    assert MissedCallOutcome.objects.get(call__lead=day["b"]).landline
+
+    office = day["a"].office
+    office.escalation_minutes += 5  # not the business-hours clock: nothing to re-time
+    office.save()
+    assert not OutcomeRefreshDue.objects.exists()
+    office.opens_at = dt.time(11, 0)
+    office.save()
+    assert OutcomeRefreshDue.objects.count() == 5  # every lead with a missed call in the office
+    missed_call_outcomes_catch_up()
+    calls = Call.objects.filter(missed=True)
+    assert stored(calls) == defined(calls)
+
+
 def _normalised(board):
     def one(row):
         return {**dataclasses.asdict(row), **{f: sorted(getattr(row, f)) for f in ("speed_to_lead", "response", "response_business")}}
@@ -167,12 +188,14 @@ def test_stored_and_computed_outcomes_give_the_same_dashboard(day, dimension):
     assert computed[0]["missed_calls"] == 5 and (dt.date(2026, 11, 2), 5, 3) in computed[2]
 
 
-def test_the_command_stores_the_outcomes_of_history(day):
+def test_the_command_stores_every_due_lead_now_and_all_of_them_on_request(day):
     call_command("missed_call_outcomes_refresh", stdout=io.StringIO())
     calls = Call.objects.filter(missed=True)
-    assert len(stored(calls)) == 5 and stored(calls) == defined(calls)
-    with pytest.raises(CommandError):
-        call_command("missed_call_outcomes_refresh", "--days", "0")
+    assert len(stored(calls)) == 5 and stored(calls) == defined(calls) and not OutcomeRefreshDue.objects.exists()
+    MissedCallOutcome.objects.update(recovered=False)
+    out = io.StringIO()
+    call_command("missed_call_outcomes_refresh", "--all", stdout=out)
+    assert "5 leads" in out.getvalue() and stored(calls) == defined(calls)
 
 
 # --- whatever happens, in whatever order ---------------------------------------------------------

@@ -1,24 +1,25 @@
-import datetime as dt
+from django.core.management.base import BaseCommand
 
-from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
-
-from leads.services import missed_call_outcomes_rebuild
+from leads.models import Call
+from leads.services import missed_call_outcomes_catch_up, missed_call_outcomes_mark_due
 
 
 class Command(BaseCommand):
     help = (
-        "Recompute the stored outcome of every missed call (of the last --days days), which the "
-        "dashboards read. Run once after upgrading a brokerage with history: from then on every "
-        "change marks its lead and a worker stores the new outcomes within the minute."
+        "Store now the missed-call outcomes of every lead marked due, rather than 5,000 leads a "
+        "minute by the worker's task (after an upgrade, every lead with a missed call is due). "
+        "--all marks every such lead first: to recompute them all."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--days", type=int, help="Only the missed calls of the last DAYS days (default: all).")
+        parser.add_argument("--all", action="store_true", help="Recompute every missed call's outcome.")
 
-    def handle(self, *args, days, **options):
-        if days is not None and days < 1:
-            raise CommandError("--days must be at least 1")
-        since = timezone.now() - dt.timedelta(days=days) if days else None
-        refreshed = missed_call_outcomes_rebuild(since=since)
-        self.stdout.write(f"Refreshed the outcomes of {refreshed} missed calls.")
+    def handle(self, *args, all, **options):
+        if all:
+            missed_call_outcomes_mark_due(
+                lead_ids=list(Call.objects.filter(missed=True).order_by().values_list("lead_id", flat=True).distinct())
+            )
+        leads = 0
+        while stored := missed_call_outcomes_catch_up():
+            leads += stored
+        self.stdout.write(f"Stored the outcomes of {leads} leads' missed calls.")
