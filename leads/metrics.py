@@ -450,6 +450,14 @@ def _scoped(viewer: Agent, start: dt.datetime, end: dt.datetime, office_id: int 
 
 # Leads whose stored outcomes a change has overtaken (OutcomeRefreshDue), as a subquery.
 _DUE = OutcomeRefreshDue.objects.values("lead_id")
+# Up to this many due leads are looked up by id (a minute's changes: the calls index finds them at
+# once); more, as when the worker has stopped, by the subquery.
+_DUE_BY_ID = 2_000
+
+
+def _due_leads() -> list[int] | QuerySet:
+    due = list(_DUE.values_list("lead_id", flat=True)[:_DUE_BY_ID + 1])
+    return due if len(due) <= _DUE_BY_ID else _DUE
 
 
 # How each dimension is read off a line: (key, label).
@@ -533,7 +541,8 @@ def dashboard(
         days[day] = [missed, recovered]
     # The due leads' missed calls are computed here, and so are any whose outcome was never stored
     # (looked for only when the counts say some are missing).
-    computed = _missed_calls(scope.calls.filter(lead_id__in=_DUE), dimension)
+    due = _due_leads()
+    computed = _missed_calls(scope.calls.filter(lead_id__in=due), dimension) if isinstance(due, QuerySet) or due else []
     if total.missed_calls + len(computed) != missed_calls:
         computed += _missed_calls(scope.calls.filter(outcome__isnull=True).exclude(lead_id__in=_DUE), dimension)
     for missed in computed:
