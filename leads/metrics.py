@@ -541,8 +541,7 @@ def dashboard(
         days[day] = [missed, recovered]
     # The due leads' missed calls are computed here, and so are any whose outcome was never stored
     # (looked for only when the counts say some are missing).
-    due = _due_leads()
-    computed = _missed_calls(scope.calls.filter(lead_id__in=due), dimension) if isinstance(due, QuerySet) or due else []
+    computed = _missed_calls(scope.calls.filter(lead_id__in=_due_leads()), dimension)  # none due: no query
     if total.missed_calls + len(computed) != missed_calls:
         computed += _missed_calls(scope.calls.filter(outcome__isnull=True).exclude(lead_id__in=_DUE), dimension)
     for missed in computed:

@@ -21,8 +21,11 @@ def _leads_with_missed_calls(**where) -> list[int]:
 
 
 @receiver(post_save, sender=NumberProfile, dispatch_uid="outcomes-line-type")
-def number_line_type_changed(sender, instance: NumberProfile, **kwargs) -> None:
-    """A landline learnt or corrected (a lookup, a carrier error, a broker in admin)."""
+def number_line_type_changed(sender, instance: NumberProfile, created: bool, **kwargs) -> None:
+    """A landline learnt or corrected (a lookup, a carrier error, a broker in admin). A first lookup
+    that finds a mobile changes nothing, and spares the first text's path the query."""
+    if created and instance.line_type != NumberProfile.LineType.LANDLINE:
+        return
     missed_call_outcomes_mark_due(lead_ids=_leads_with_missed_calls(from_number=instance.phone))
 
 

@@ -51,12 +51,15 @@ def lead_event_publish(lead: Lead, event: dict, *, also: list[str] = (), outcome
 
     Who is entitled is read from the lead when the transaction commits, so the events of a lead
     created and assigned in one transaction all go to its agent, not to the whole office pool.
-    A change worth announcing may change what followed the lead's missed calls: unless the event
-    cannot (`outcomes` False, or a neutral kind), the dashboards' stored outcomes are marked due.
+
+    A change the inbox shows is a change the dashboard may count: unless the event cannot change
+    what followed the lead's missed calls (`outcomes` False, or a neutral kind), the lead is marked
+    due in this same transaction. Only the mark (one small upsert) is written on this path; the
+    minute's `missed_call_outcomes_catch_up` does the refresh, many leads at a time.
     """
     publish_on_commit(lambda: dict.fromkeys([*lead_live_groups(lead), *also]), {**event, "lead_id": lead.pk})
     if outcomes and event["type"] not in _OUTCOME_NEUTRAL_EVENTS:
-        _outcomes_due(lead.pk)
+        missed_call_outcomes_mark_due(lead_ids=[lead.pk])
 
 
 def _publish_message(message: Message, event_type: str) -> None:
@@ -73,17 +76,6 @@ def _publish_message(message: Message, event_type: str) -> None:
 
 # Live events that change nothing a missed call's outcome is made of.
 _OUTCOME_NEUTRAL_EVENTS = {"lead.created", "lead.assigned", "lead.read", "call.placed", "call.voicemail"}
-
-
-def _outcomes_due(lead_id: int) -> None:
-    """Mark the lead's missed-call outcomes due a refresh, in the change's own transaction.
-
-    Every change to a lead is announced live through `lead_event_publish`, which calls this: a
-    change the inbox shows is a change the dashboard counts. Only the mark is written here (one
-    small upsert); the refresh itself costs milliseconds the missed-call path does not have, so
-    `missed_call_outcomes_catch_up` does it within the minute, many leads at a time.
-    """
-    missed_call_outcomes_mark_due(lead_ids=[lead_id])
 
 
 def missed_call_outcomes_mark_due(*, lead_ids: list[int]) -> None:

@@ -153,6 +153,9 @@ def test_a_line_type_corrected_or_new_office_hours_mark_the_leads_due(day):
     from compliance.models import NumberProfile
 
     missed_call_outcomes_catch_up()
+    NumberProfile.objects.filter(phone=B).delete()
+    NumberProfile.objects.create(phone=B, line_type=NumberProfile.LineType.MOBILE, source="lookup")
+    assert not OutcomeRefreshDue.objects.exists()  # a first lookup finding a mobile changes nothing
     NumberProfile.objects.update_or_create(phone=B, defaults={"line_type": NumberProfile.LineType.LANDLINE, "source": "broker"})
     assert list(OutcomeRefreshDue.objects.values_list("lead_id", flat=True)) == [day["b"].pk]
     missed_call_outcomes_catch_up()
