@@ -36,6 +36,9 @@ class Purpose(enum.Enum):
     OPT_IN_CONFIRMATION = "opt_in_confirmation"
     HELP_REPLY = "help_reply"
     AGENT_ALERT = "agent_alert"  # a new-lead alert to an agent's own phone
+    QUALIFICATION = "qualification"  # the next question to a caller who just answered the last one
+    APPOINTMENT_CONFIRMATION = "appointment_confirmation"  # the time an agent booked with the caller
+    FOLLOW_UP = "follow_up"  # a step of the sequence after an unanswered text-back (an email)
 
 
 # Answers to a keyword the caller just sent: no quiet hours, no caps (CTIA expects them at once).
@@ -56,6 +59,7 @@ class Rule(enum.Enum):
     NATIONAL_DNC = "national_dnc"
     LANDLINE = "landline"
     STALE_CONFIRMATION = "stale_confirmation"
+    NO_EXPRESS_CONSENT = "no_express_consent"
     QUIET_HOURS = "quiet_hours"
     MESSAGE_CAP = "message_cap"
 
@@ -120,6 +124,11 @@ def gate_check(
         return _blocked(Rule.OPTED_OUT, "Opted out: the caller asked us to stop texting, or the carrier reported an opt-out.")
     if purpose is Purpose.AGENT_ALERT:
         return ALLOWED
+    if purpose is Purpose.FOLLOW_UP:
+        # A sequence is more than the one reply to an inquiry: it needs the caller's express consent.
+        if not has_express_consent(phone=phone, senders=senders):
+            return _blocked(Rule.NO_EXPRESS_CONSENT, "Follow-ups need the caller's express consent, and the record has none.")
+        return _timing(phone=phone, at=at, policy=policy, history=history, answers_caller=False)
     if number_is_landline(phone=phone):
         return _blocked(Rule.LANDLINE, "Landline: the number cannot receive texts; call instead.")
     if purpose in _KEYWORD_ANSWERS:

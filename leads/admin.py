@@ -15,8 +15,8 @@ from django.utils.html import format_html, format_html_join
 
 from compliance.selectors import consent_history
 from leads.models import (
-    Call, Lead, LeadEvent, Message, MessageStatusEvent, MissedCallOutcome, OutcomeRefreshDue, ReplySnippet, TextbackTemplate,
-    TwilioWebhook,
+    QUESTION_CHOICES, Call, FollowUp, Lead, LeadEvent, Message, MessageStatusEvent, MissedCallOutcome, OutcomeRefreshDue,
+    Playbook, Qualification, ReplySnippet, TextbackTemplate, TwilioWebhook,
 )
 from leads.services import lead_assign, missed_call_outcomes_mark_due
 from leads.textback import (
@@ -104,13 +104,26 @@ class MessageInline(ReadOnlyAdminMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("agent__office")
 
 
+class QualificationInline(ReadOnlyAdminMixin, admin.StackedInline):
+    model = Qualification
+    fields = ["state", "current", "clarifying", "answers", "replies", "unclear", "language", "stop_reason", "started_at", "finished_at"]
+    readonly_fields = fields
+
+
+class FollowUpInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = FollowUp
+    fk_name = "lead"
+    fields = ["step", "due_at", "status", "note", "done_at"]
+    readonly_fields = fields
+
+
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
     list_display = [
         "phone", "name", "office", "assigned_agent", "status", "outcome", "lead_type", "source", "awaiting_reply_since",
         "last_activity_at",
     ]
-    list_filter = ["status", "outcome", "office", "lead_type", "source"]
+    list_filter = ["status", "rating", "outcome", "office", "lead_type", "source"]
     search_fields = ["phone", "name", "email"]
     date_hierarchy = "created_at"
     list_select_related = ["office", "assigned_agent__office"]
@@ -118,7 +131,9 @@ class LeadAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["phone", "name", "email", "status", "outcome", "appointment_at"]}),
         ("Where it came from", {"fields": ["office", "line", "lead_type", "source"]}),
-        ("What they told us", {"fields": ["zip_code", "city", "price", "language"]}),
+        ("What they told us", {"fields": [
+            "rating", "zip_code", "city", "address", "price", "timeline_months", "financing", "language",
+        ]}),
         ("Who works it", {"fields": [
             "assigned_agent", "assigned_at", "routing_rule", "awaiting_reply_since", "claim_deadline",
             "escalated_at", "escalation_step", "escalation_due_at",
@@ -131,7 +146,7 @@ class LeadAdmin(admin.ModelAdmin):
         "phone", "line", "assigned_at", "routing_rule", "awaiting_reply_since", "claim_deadline", "escalated_at",
         "escalation_step", "escalation_due_at", "created_at", "last_activity_at", "consent",
     ]
-    inlines = [LeadEventInline, CallInline, MessageInline]
+    inlines = [QualificationInline, FollowUpInline, LeadEventInline, CallInline, MessageInline]
 
     def has_add_permission(self, request):
         # Leads come from calls and texts, so their numbers are real E.164 numbers with a record.
@@ -433,3 +448,61 @@ class TextbackTemplateAdmin(admin.ModelAdmin):
             reverse("admin:leads_textbacktemplate_preview"), lead_type,
             textback_preview_html(body=obj.body if obj else "", lead_type=lead_type),
         )
+
+
+# --- what leads hear after the text-back ------------------------------------------------------
+
+
+class PlaybookForm(forms.ModelForm):
+    questions = forms.TypedMultipleChoiceField(
+        choices=QUESTION_CHOICES, widget=forms.CheckboxSelectMultiple, required=False,
+        help_text="Asked in this order, one at a time; an unclear answer gets one clarifying question, then the next.",
+    )
+
+    class Meta:
+        model = Playbook
+        fields = "__all__"
+
+
+@admin.register(Playbook)
+class PlaybookAdmin(admin.ModelAdmin):
+    form = PlaybookForm
+    list_display = ["office", "qualification_enabled", "question_list", "follow_up_enabled", "call_back_after_minutes", "email_after_minutes"]
+    list_filter = ["qualification_enabled", "follow_up_enabled"]
+    search_fields = ["office__name"]
+    fieldsets = [
+        (None, {"fields": ["office"]}),
+        ("Qualification over SMS", {"fields": ["qualification_enabled", "questions"]}),
+        ("Follow-up when the text-back gets no reply", {"fields": ["follow_up_enabled", "call_back_after_minutes", "email_after_minutes"]}),
+    ]
+
+    @admin.display(description="questions")
+    def question_list(self, obj):
+        labels = dict(QUESTION_CHOICES)
+        return ", ".join(labels.get(key, key) for key in obj.questions) or "—"
+
+
+@admin.register(Qualification)
+class QualificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["lead", "state", "current", "lead_rating", "language", "started_at", "finished_at"]
+    list_filter = ["state", "lead__rating", "language", "lead__office"]
+    search_fields = ["lead__phone", "lead__name"]
+    list_select_related = ["lead"]
+    fields = ["lead", "state", "questions", "current", "clarifying", "answers", "replies", "unclear", "language",
+              "stop_reason", "started_at", "finished_at"]
+    readonly_fields = fields
+
+    @admin.display(description="rating", ordering="lead__rating")
+    def lead_rating(self, obj):
+        return obj.lead.get_rating_display()
+
+
+@admin.register(FollowUp)
+class FollowUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["lead", "step", "due_at", "status", "note", "done_at"]
+    list_filter = ["step", "status", "lead__office"]
+    search_fields = ["lead__phone", "lead__name"]
+    list_select_related = ["lead"]
+    date_hierarchy = "due_at"
+    fields = ["lead", "textback", "step", "due_at", "status", "note", "done_at"]
+    readonly_fields = fields

@@ -61,6 +61,8 @@ class MessageKind(models.TextChoices):
     OPT_IN_CONFIRMATION = "opt_in_confirmation", "Opt-in confirmation"
     HELP_REPLY = "help_reply", "Help reply"
     AGENT_ALERT = "agent_alert", "Alert to the agent"  # to the agent's own phone, not the lead
+    QUALIFICATION = "qualification", "Qualification question"
+    APPOINTMENT_CONFIRMATION = "appointment_confirmation", "Appointment confirmation"
 
 
 class RevocationCheck(models.TextChoices):
@@ -85,8 +87,25 @@ class LeadOutcome(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+class LeadRating(models.TextChoices):
+    NONE = "", "—"
+    HOT = "hot", "Hot"
+    WARM = "warm", "Warm"
+    NURTURE = "nurture", "Nurture"
+
+
+class LeadFinancing(models.TextChoices):
+    NONE = "", "—"
+    PRE_APPROVED = "pre_approved", "Pre-approved"
+    CASH = "cash", "Cash"
+    IN_PROGRESS = "in_progress", "Applying"
+    NOT_YET = "not_yet", "Not yet"
+
+
 class Lead(models.Model):
     Status = LeadStatus
+    Rating = LeadRating
+    Financing = LeadFinancing
     Outcome = LeadOutcome
     # Outcomes that end the conversation: the lead leaves the open lists until they call or text again.
     CLOSING_OUTCOMES = {Outcome.NOT_INTERESTED, Outcome.WRONG_NUMBER, Outcome.CLOSED}
@@ -134,6 +153,13 @@ class Lead(models.Model):
     )
     call_back_reason = models.CharField(max_length=255, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    # What the qualification script learnt (price, zip_code, city and language above too).
+    rating = models.CharField(max_length=8, choices=LeadRating.choices, blank=True)
+    timeline_months = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Months until the caller means to move, as they told us (0: now)."
+    )
+    financing = models.CharField(max_length=16, choices=LeadFinancing.choices, blank=True)
+    address = models.CharField(max_length=200, blank=True, help_text="The property's address, when the caller gave one.")
     appointment_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_activity_at = models.DateTimeField(auto_now_add=True)
@@ -153,6 +179,8 @@ class Lead(models.Model):
             _choices_check("status", LeadStatus, "lead_status_valid"),
             _choices_check("lead_type", LeadType, "lead_type_valid"),
             _choices_check("outcome", LeadOutcome, "lead_outcome_valid"),
+            _choices_check("rating", LeadRating, "lead_rating_valid"),
+            _choices_check("financing", LeadFinancing, "lead_financing_valid"),
             models.CheckConstraint(
                 condition=~Q(outcome="appointment") | Q(appointment_at__isnull=False), name="lead_appointment_has_time"
             ),
@@ -429,6 +457,8 @@ class LeadEventKind(models.TextChoices):
     EDITED = "edited", "Details edited"
     CALL_BACK = "call_back", "Call-back task"
     CONSENT = "consent", "Consent"
+    QUALIFIED = "qualified", "Qualification"
+    FOLLOW_UP = "follow_up", "Follow-up"
 
 
 class LeadEvent(models.Model):
@@ -544,3 +574,122 @@ class OutcomeRefreshDue(models.Model):
 
     def __str__(self) -> str:
         return f"Outcomes of lead {self.lead_id} due since {self.since:%Y-%m-%d %H:%M:%S}"
+
+
+QUESTION_CHOICES = [
+    ("intent", "Buying or selling"),
+    ("timeline", "Timeline"),
+    ("budget", "Price range or budget"),
+    ("area", "Area, ZIP or the property's address"),
+    ("pre_approved", "Pre-approved or not"),
+]
+
+
+def default_questions() -> list[str]:
+    return [key for key, _ in QUESTION_CHOICES]
+
+
+class Playbook(models.Model):
+    """What an office's leads hear from us after the text-back, before a human takes over: the
+    qualification questions and the follow-up sequence. Brokers edit one per office in admin."""
+
+    office = models.OneToOneField(Office, on_delete=models.CASCADE, related_name="playbook")
+    qualification_enabled = models.BooleanField(
+        "ask qualification questions", default=True,
+        help_text="When a caller replies to the text-back and no agent has answered yet, ask them one question at a time.",
+    )
+    questions = models.JSONField(
+        default=default_questions,
+        help_text="Which questions, in order: " + ", ".join(key for key, _ in QUESTION_CHOICES) + ".",
+    )
+    follow_up_enabled = models.BooleanField(
+        "follow up", default=True,
+        help_text="When the text-back gets no reply: a call-back task for the agent, then an email if we have an address.",
+    )
+    call_back_after_minutes = models.PositiveSmallIntegerField(default=15)
+    email_after_minutes = models.PositiveSmallIntegerField(default=60, help_text="Counted from the text-back.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["office__name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(call_back_after_minutes__gte=1), name="playbook_call_back_after_positive"),
+            models.CheckConstraint(
+                condition=Q(email_after_minutes__gt=models.F("call_back_after_minutes")), name="playbook_email_after_call_back"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Playbook of {self.office}"
+
+
+class QualificationState(models.TextChoices):
+    ASKING = "asking", "Asking"
+    DONE = "done", "Answered"
+    STOPPED = "stopped", "Stopped"
+
+
+class Qualification(models.Model):
+    """One lead's way through its office's questions: where it is, and what the caller said."""
+
+    State = QualificationState
+
+    lead = models.OneToOneField(Lead, primary_key=True, on_delete=models.CASCADE, related_name="qualification")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.ASKING)
+    questions = models.JSONField(help_text="The office's questions when the script started.")
+    current = models.CharField(max_length=16, blank=True, help_text="The question waiting for an answer.")
+    clarifying = models.BooleanField(default=False, help_text="The current question was asked a second time, differently.")
+    answers = models.JSONField(default=dict, blank=True, help_text="What each answer was read as.")
+    replies = models.JSONField(default=dict, blank=True, help_text="The caller's words, per question.")
+    unclear = models.JSONField(default=list, blank=True, help_text="Questions left unanswered after the clarifying one.")
+    language = models.CharField(max_length=8, default="en")
+    stop_reason = models.CharField(max_length=120, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [_choices_check("state", QualificationState, "qualification_state_valid")]
+
+    def __str__(self) -> str:
+        return f"Qualification of {self.lead}"
+
+
+class FollowUpStep(models.TextChoices):
+    CALL_BACK = "call_back", "Call-back task"
+    EMAIL = "email", "Email"
+
+
+class FollowUpStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    DONE = "done", "Done"
+    CANCELED = "canceled", "Cancelled"
+    SKIPPED = "skipped", "Skipped"
+
+
+class FollowUp(models.Model):
+    """One step of the sequence after an unanswered text-back, written when the text-back is
+    queued (so a restart loses none) and run by the sweep when due, unless the caller or a human
+    got in touch first."""
+
+    Step = FollowUpStep
+    Status = FollowUpStatus
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="follow_ups")
+    textback = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="follow_ups")
+    step = models.CharField(max_length=12, choices=Step.choices)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SCHEDULED)
+    note = models.CharField(max_length=255, blank=True, help_text="What happened, or why it did not.")
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [models.Index(fields=["due_at"], name="follow_up_due_idx", condition=Q(status="scheduled"))]
+        constraints = [
+            _choices_check("step", FollowUpStep, "follow_up_step_valid"),
+            _choices_check("status", FollowUpStatus, "follow_up_status_valid"),
+            models.UniqueConstraint(fields=["textback", "step"], name="follow_up_once_per_textback"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_step_display()} for {self.lead}"

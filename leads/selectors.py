@@ -36,6 +36,8 @@ PURPOSE_BY_KIND = {
     Message.Kind.OPT_IN_CONFIRMATION: Purpose.OPT_IN_CONFIRMATION,
     Message.Kind.HELP_REPLY: Purpose.HELP_REPLY,
     Message.Kind.AGENT_ALERT: Purpose.AGENT_ALERT,
+    Message.Kind.QUALIFICATION: Purpose.QUALIFICATION,
+    Message.Kind.APPOINTMENT_CONFIRMATION: Purpose.APPOINTMENT_CONFIRMATION,
 }
 
 
@@ -61,7 +63,7 @@ def contact_history(*, lead: Lead, at: dt.datetime) -> ContactHistory:
 
 # Texts to the caller that answer them if they go soon after the caller reached out, and are
 # outreach otherwise (a text-back retried long after an outage, an agent's follow-up days later).
-_ANSWERS_OR_OUTREACH = {Purpose.TEXTBACK, Purpose.REPLY}
+_ANSWERS_OR_OUTREACH = {Purpose.TEXTBACK, Purpose.REPLY, Purpose.QUALIFICATION, Purpose.APPOINTMENT_CONFIRMATION}
 
 
 def text_gate(*, lead: Lead, line: TrackingNumber, kind: str, at: dt.datetime, to_number: str = "", consent_event_id: int | None = None) -> GateDecision:

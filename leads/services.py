@@ -25,6 +25,7 @@ from leads.metrics import OUTCOME_FIELDS, missed_call_outcomes_compute
 from leads.models import (
     Call, Lead, LeadEvent, Message, MessageStatusEvent, MissedCallOutcome, OutcomeRefreshDue, TextbackTemplate, TwilioWebhook,
 )
+from leads.signals import Milestone, lead_milestone
 from leads.selectors import lead_facts, lead_live_groups, text_gate
 from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
 from leads.textback import DEFAULT_TEMPLATES, segment_count, textback_render
@@ -315,6 +316,7 @@ def missed_call_record(
         for agent in alerted:
             _agent_alert_queue(lead=lead, line=line, agent=agent, now=now)
         lead_event_publish(lead, {"type": "call.missed", "call_id": call.pk})
+        lead_milestone.send(sender=Lead, lead=lead, milestone=Milestone.MISSED_CALL, at=now)
         _implied_consent_record(line=line, phone=from_number, call_sid=call_sid)
     return call
 

@@ -14,7 +14,7 @@ from compliance.models import ConsentEvent, NumberProfile
 from compliance.services import consent_record, do_not_call_import
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE, new_sid
 from leads.models import (
-    Call, Lead, LeadEvent, LeadRead, Message, MessageStatusEvent, MissedCallOutcome, OutcomeRefreshDue, TextbackTemplate,
+    Call, FollowUp, Lead, LeadEvent, LeadRead, Message, MessageStatusEvent, MissedCallOutcome, OutcomeRefreshDue, Playbook, Qualification, TextbackTemplate,
     TwilioWebhook,
 )
 from leads.services import missed_call_outcomes_catch_up, missed_call_outcomes_mark_due, missed_call_outcomes_refresh
@@ -75,6 +75,12 @@ def lead_with_history(*, phone: str, line_number: str, agent_email: str) -> Simp
         lead=lead, kind=LeadEvent.Kind.ASSIGNED, agent=agent, rule=rule, text="Rule “Zillow buyers” → weighted round-robin.",
         detail={"rule": rule.name, "strategy": "round_robin", "skipped": [{"agent": "Ben Ortiz", "reason": "off duty"}]},
     )
+    Playbook.objects.get_or_create(office=line.office, defaults={"questions": ["intent", "timeline"]})
+    Qualification.objects.create(
+        lead=lead, questions=["intent", "timeline"], current="timeline", answers={"intent": "buy"},
+        replies={"intent": "Buying"}, started_at=textback.created_at,
+    )
+    FollowUp.objects.create(lead=lead, textback=textback, step=FollowUp.Step.CALL_BACK, due_at=textback.created_at)
     missed_call_outcomes_refresh(lead_ids=[lead.pk])
     missed_call_outcomes_mark_due(lead_ids=[lead.pk])  # as the caller's latest change left it
     return SimpleNamespace(
