@@ -38,7 +38,8 @@ class Purpose(enum.Enum):
     AGENT_ALERT = "agent_alert"  # a new-lead alert to an agent's own phone
     QUALIFICATION = "qualification"  # the next question to a caller who just answered the last one
     APPOINTMENT_CONFIRMATION = "appointment_confirmation"  # the time an agent booked with the caller
-    FOLLOW_UP = "follow_up"  # a step of the sequence after an unanswered text-back (an email)
+    FOLLOW_UP = "follow_up"  # an email in the sequence after an unanswered text-back
+    CALL_BACK_TASK = "call_back_task"  # the sequence asking an agent to call the caller back
 
 
 # Answers to a keyword the caller just sent: no quiet hours, no caps (CTIA expects them at once).
@@ -124,11 +125,12 @@ def gate_check(
         return _blocked(Rule.OPTED_OUT, "Opted out: the caller asked us to stop texting, or the carrier reported an opt-out.")
     if purpose is Purpose.AGENT_ALERT:
         return ALLOWED
-    if purpose is Purpose.FOLLOW_UP:
-        # A sequence is more than the one reply to an inquiry: it needs the caller's express consent.
-        if not has_express_consent(phone=phone, senders=senders):
-            return _blocked(Rule.NO_EXPRESS_CONSENT, "Follow-ups need the caller's express consent, and the record has none.")
-        return _timing(phone=phone, at=at, policy=policy, history=history, answers_caller=False)
+    if purpose in (Purpose.FOLLOW_UP, Purpose.CALL_BACK_TASK):
+        # Not texts: a landline takes a call, and neither counts toward the texting cap. A call back
+        # answers the caller's inquiry; an email sequence is more than that and needs express consent.
+        if purpose is Purpose.FOLLOW_UP and not has_express_consent(phone=phone, senders=senders):
+            return _blocked(Rule.NO_EXPRESS_CONSENT, "Follow-up emails need the caller's express consent, and the record has none.")
+        return _quiet_hours(phone=phone, at=at, policy=policy)
     if number_is_landline(phone=phone):
         return _blocked(Rule.LANDLINE, "Landline: the number cannot receive texts; call instead.")
     if purpose in _KEYWORD_ANSWERS:
@@ -144,6 +146,18 @@ def gate_check(
                 "On the national Do Not Call list, with no inquiry in the last 3 months and no express consent.",
             )
     return _timing(phone=phone, at=at, policy=policy, history=history, answers_caller=answers_caller)
+
+
+def _quiet_hours(*, phone: str, at: dt.datetime, policy: TextingPolicy) -> GateDecision:
+    hours = caller_texting_hours(
+        phone=phone, office_start=policy.quiet_start, office_end=policy.quiet_end, fallback_tz=policy.timezone
+    )
+    until = quiet_until(hours=hours, at=at)
+    if until is not None:
+        return GateDecision(
+            Verdict.DEFERRED, f"Quiet hours for this caller: contact {hours.describe()}.", until=until, rule=Rule.QUIET_HOURS,
+        )
+    return ALLOWED
 
 
 def _timing(*, phone: str, at: dt.datetime, policy: TextingPolicy, history: ContactHistory, answers_caller: bool) -> GateDecision:

@@ -107,6 +107,7 @@ def thread_context(*, agent: Agent, lead: Lead, state: InboxState, parts=THREAD_
         "gate": gate, "gate_blocked": gate.verdict is Verdict.BLOCKED, "gate_deferred": gate.verdict is Verdict.DEFERRED,
         "can_claim": lead.assigned_agent_id is None and agent.role != Agent.Role.BROKER,
         "consent_basis": selectors.consent_basis(lead=lead) if gate.verdict is not Verdict.BLOCKED else "",
+        "qualification_asking": selectors.qualification_asking(lead=lead),
     }
     if "timeline" in parts:
         context["timeline"] = selectors.thread_timeline(lead=lead)

@@ -15,7 +15,8 @@ from django.utils import timezone
 from compliance.gate import GateDecision
 from compliance.models import ConsentEvent
 from compliance.selectors import consent_deciding_event
-from leads.models import Call, Lead, LeadEvent, LeadRead, Message, ReplySnippet
+from leads.models import Call, Lead, LeadEvent, LeadRead, Message, Qualification, ReplySnippet
+from leads.qualification import QUESTION_LABELS, Question
 from leads.selectors import leads_visible_to, text_gate
 from leads.textback import placeholders_fill
 from routing.models import Agent, TrackingNumber
@@ -161,6 +162,12 @@ def thread_timeline(*, lead: Lead) -> list[TimelineItem]:
         for c in ConsentEvent.objects.filter(phone=lead.phone, kind__in=_TIMELINE_CONSENT_KINDS).order_by("created_at", "id")
     ]
     return sorted(items, key=lambda i: i.at)
+
+
+def qualification_asking(*, lead: Lead) -> str:
+    """The question the script waits on, in words; empty when no questions are being asked."""
+    current = Qualification.objects.filter(lead=lead, state=Qualification.State.ASKING).values_list("current", flat=True).first()
+    return QUESTION_LABELS[Question(current)] if current else ""
 
 
 def reply_line(*, lead: Lead) -> TrackingNumber:

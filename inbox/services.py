@@ -18,9 +18,10 @@ from compliance.models import ConsentEvent
 from compliance.selectors import consent_deciding_event, do_not_contact_event
 from compliance.services import consent_record
 from inbox.selectors import reply_gate, reply_line
+from leads.appointments import appointment_booked, appointment_cancelled
 from leads.models import Lead, LeadEvent, LeadRead, Message
 from leads.selectors import leads_visible_to
-from leads.services import held_texts_settle, lead_assign, lead_event_publish, message_queue, opt_out_record
+from leads.services import held_texts_settle, lead_assign, lead_event_publish, message_queue, opt_out_record, qualification_stop
 from routing.models import Agent, LeadType
 from routing.selectors import LEAD_TAKING_ROLES
 from textback_site.events import publish_on_commit
@@ -83,13 +84,20 @@ def lead_transfer(*, actor: Agent, lead: Lead, to_agent: Agent | None, reason: s
 
 
 def lead_outcome_set(*, actor: Agent, lead: Lead, outcome: str, appointment_at: dt.datetime | None = None) -> Lead:
-    """Record how the conversation went; a closing outcome takes the lead out of the open lists."""
+    """Record how the conversation went; a closing outcome takes the lead out of the open lists.
+
+    A new appointment time is confirmed to the lead and sent to the agent's calendar in the same
+    transaction; saving the same time again sends nothing, and leaving the appointment outcome
+    cancels the calendar event.
+    """
     if outcome not in Lead.Outcome.values or outcome == Lead.Outcome.NONE:
         raise ActionRefused("Choose an outcome.")
     if outcome == Lead.Outcome.APPOINTMENT and appointment_at is None:
         raise ActionRefused("Give the appointment's date and time.")
+    now = timezone.now()
     with transaction.atomic():
         lead = _lead_locked(lead, actor)
+        previous_at = lead.appointment_at
         lead.outcome = outcome
         lead.appointment_at = appointment_at if outcome == Lead.Outcome.APPOINTMENT else None
         fields = ["outcome", "appointment_at"]
@@ -105,6 +113,11 @@ def lead_outcome_set(*, actor: Agent, lead: Lead, outcome: str, appointment_at: 
             local = timezone.localtime(lead.appointment_at, lead.office.tz)
             text += f": {local:%a %b %-d, %-I:%M %p} {local.tzname()}"
         LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.OUTCOME, actor=actor, text=text)
+        if lead.appointment_at and lead.appointment_at != previous_at:
+            # From the line the lead last texted, as an agent's reply would go: the same thread on their phone.
+            appointment_booked(lead=lead, line=reply_line(lead=lead), actor=actor, previous_at=previous_at, now=now)
+        elif previous_at and not lead.appointment_at:
+            appointment_cancelled(lead=lead, actor=actor, previous_at=previous_at, now=now)
         _publish_updated(lead)
     return lead
 
@@ -200,6 +213,7 @@ def agent_reply_send(*, agent: Agent, lead: Lead, body: str) -> Message:
         if lead.assigned_agent_id is None and agent.role in LEAD_TAKING_ROLES:
             lead = lead_assign(lead=lead, agent=agent, actor=agent, kind=LeadEvent.Kind.CLAIMED, reason="Replied first.")
         held_texts_settle(lead, now, because="An agent replied first.")
+        qualification_stop(lead=lead, now=now, reason="An agent replied.")
         deferred = decision.verdict is Verdict.DEFERRED
         message = message_queue(
             lead=lead, line=reply_line(lead=lead), kind=Message.Kind.REPLY, body=body, now=now, agent=agent,

@@ -10,6 +10,7 @@ urlpatterns = [
     path("leads/<int:lead_id>/claim/", views.claim, name="inbox-claim"),
     path("leads/<int:lead_id>/transfer/", views.transfer, name="inbox-transfer"),
     path("leads/<int:lead_id>/outcome/", views.outcome, name="inbox-outcome"),
+    path("leads/<int:lead_id>/appointment.ics", views.appointment_ics, name="inbox-appointment-ics"),
     path("leads/<int:lead_id>/note/", views.note, name="inbox-note"),
     path("leads/<int:lead_id>/details/", views.details, name="inbox-details"),
     path("leads/<int:lead_id>/call-back/", views.call_back, name="inbox-call-back"),

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from compliance.services import WEB_FORM_DISCLOSURE, web_form_opt_in_record
 from inbox import fragments, selectors, services
 from inbox.fragments import InboxState
-from leads import charts, metrics
+from leads import appointments, charts, metrics
 from leads.call_back import CallBackRefused, call_back_start
 from routing.models import Agent, Brokerage
 
@@ -229,6 +229,21 @@ def outcome(request, lead):
         actor=request.agent, lead=lead, outcome=request.POST.get("outcome", ""), appointment_at=appointment_at
     )
     return f"Outcome: {lead.get_outcome_display()}."
+
+
+@agent_required
+@require_GET
+def appointment_ics(request, lead_id: int):
+    """The lead's appointment as a calendar file, for an agent whose invite email went astray."""
+    lead = _visible_lead(request, lead_id)
+    if lead.appointment_at is None:
+        raise Http404("This lead has no appointment.")
+    response = HttpResponse(
+        appointments.appointment_ics(lead=lead, agent=lead.assigned_agent or request.agent),
+        content_type="text/calendar; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="appointment-{lead.pk}.ics"'
+    return response
 
 
 @_lead_action()

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from leads.models import Call, Lead
 from leads.selectors import leads_visible_to
-from leads.services import CALL_ENDED_STATUSES, lead_event_publish
+from leads.services import CALL_ENDED_STATUSES, lead_event_publish, qualification_stop
 from leads.voice import VoiceCallError, get_voice_backend
 from routing.models import Agent
 
@@ -96,6 +96,7 @@ def call_back_start(*, agent: Agent, lead: Lead) -> Call:
         )
         lead.last_activity_at = now
         lead.save(update_fields=["last_activity_at"])
+        qualification_stop(lead=lead, now=now, reason="An agent called the caller.")
         lead_event_publish(lead, {"type": "call.placed", "call_id": call.pk, "agent_id": agent.pk})
         transaction.on_commit(lambda: _enqueue_place(call.pk))
     return call

@@ -61,7 +61,7 @@ class MessageKind(models.TextChoices):
     OPT_IN_CONFIRMATION = "opt_in_confirmation", "Opt-in confirmation"
     HELP_REPLY = "help_reply", "Help reply"
     AGENT_ALERT = "agent_alert", "Alert to the agent"  # to the agent's own phone, not the lead
-    QUALIFICATION = "qualification", "Qualification question"
+    QUALIFICATION = "qualification", "Qualification"
     APPOINTMENT_CONFIRMATION = "appointment_confirmation", "Appointment confirmation"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import re
 import unicodedata
 from typing import Protocol
@@ -287,3 +288,175 @@ class RuleBasedQualifier:
 
     def wants_a_person(self, text: str) -> bool:
         return wants_a_person(text)
+
+
+# --- the script's words ------------------------------------------------------------------------
+
+# The first time each question is asked, and the one clarifying question after an unclear answer.
+# Sellers hear about their home, buyers about the one they want. {agent} is the agent's first name.
+_ASK = {
+    "en": {
+        Question.INTENT: ("Quick question so we can help: are you looking to buy, sell, or both?",
+                          "Sorry, just to check: are you buying a home, selling one, or both?"),
+        Question.TIMELINE: ("When are you hoping to move? (e.g. ASAP, 3 months, next spring)",
+                            "Roughly how many months until you'd like to move? A guess is fine."),
+        Question.BUDGET: ("What price range are you looking at?", "About what price? A rough number like 450k is fine."),
+        Question.AREA: ("Which area or ZIP code are you looking in?", "Which city, neighborhood or ZIP code?"),
+        Question.PRE_APPROVED: ("Are you pre-approved for a mortgage, or paying cash?",
+                                "Have you talked to a lender yet? Yes, no, or cash?"),
+    },
+    "es": {
+        Question.INTENT: ("Una pregunta rapida para ayudarle: ¿busca comprar, vender o ambos?",
+                          "Perdon, para confirmar: ¿quiere comprar una casa, vender una, o ambos?"),
+        Question.TIMELINE: ("¿Para cuando piensa mudarse? (por ejemplo: ya, en 3 meses, la primavera)",
+                            "¿Mas o menos en cuantos meses le gustaria mudarse? Un estimado esta bien."),
+        Question.BUDGET: ("¿En que rango de precio esta buscando?", "¿Mas o menos que precio? Un numero como 300 mil esta bien."),
+        Question.AREA: ("¿En que zona o codigo postal busca?", "¿En que ciudad, barrio o codigo postal?"),
+        Question.PRE_APPROVED: ("¿Ya tiene pre-aprobacion de un prestamo, o pagaria en efectivo?",
+                                "¿Ya hablo con un prestamista? Si, no, o efectivo?"),
+    },
+}
+_ASK_SELLER = {
+    "en": {
+        Question.BUDGET: ("Roughly what do you hope to sell for?", "About what price? A rough number like 450k is fine."),
+        Question.AREA: ("What's the address of the home you're selling?", "What's the street address or ZIP code of the home?"),
+    },
+    "es": {
+        Question.BUDGET: ("¿Mas o menos en cuanto espera vender?", "¿Mas o menos que precio? Un numero como 300 mil esta bien."),
+        Question.AREA: ("¿Cual es la direccion de la casa que vende?", "¿Cual es la direccion o el codigo postal de la casa?"),
+    },
+}
+_THANKS = {
+    "en": "Thanks, that helps! {agent} will text you shortly.",
+    "es": "¡Gracias, eso nos ayuda! {agent} le escribira en breve.",
+}
+_SOMEONE = {"en": "An agent", "es": "Un agente"}
+LANGUAGES = tuple(_ASK)
+
+
+def question_text(question: Question, *, language: str, intent: str | None, clarifying: bool) -> str:
+    language = language if language in _ASK else "en"
+    words = _ASK[language][question]
+    if intent == Intent.SELL and question in _ASK_SELLER[language]:
+        words = _ASK_SELLER[language][question]
+    return words[1 if clarifying else 0]
+
+
+def thanks_text(*, language: str, agent_name: str) -> str:
+    language = language if language in _THANKS else "en"
+    return _THANKS[language].format(agent=agent_name.split()[0] if agent_name else _SOMEONE[language])
+
+
+def next_question(questions: list[str], answers: dict, unclear: list[str]) -> Question | None:
+    """The first question neither answered nor given up on. A seller is not asked about a mortgage."""
+    for key in questions:
+        if key in answers or key in unclear:
+            continue
+        if key == Question.PRE_APPROVED and answers.get(Question.INTENT) == Intent.SELL:
+            continue
+        return Question(key)
+    return None
+
+
+# Readers safe to apply to any reply, not just the answer to their own question: a caller who
+# writes "buying, around 450k" has answered two questions, and is not asked the second.
+VOLUNTEERED = (Question.INTENT, Question.BUDGET)
+
+
+def answer_as_json(value: object) -> object:
+    """An answer as stored on the qualification (JSON): enums by value, dataclasses as dicts."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    return value
+
+
+def answers_as_values(stored: dict) -> dict[Question, object]:
+    """Stored answers back as the readers' values, for the rating."""
+    kinds = {Question.INTENT: Intent, Question.PRE_APPROVED: Financing}
+    values: dict[Question, object] = {}
+    for key, value in stored.items():
+        question = Question(key)
+        if question in kinds:
+            values[question] = kinds[question](value)
+        elif question is Question.BUDGET:
+            values[question] = Budget(**value)
+        elif question is Question.AREA:
+            values[question] = Area(**value)
+        else:
+            values[question] = value
+    return values
+
+
+def lead_fields(question: Question, value: object) -> dict[str, object]:
+    """What an answer tells the lead's record (and so routing and the CRM)."""
+    if question is Question.INTENT:
+        return {"lead_type": "seller" if value == Intent.SELL else "buyer"}
+    if question is Question.TIMELINE:
+        return {"timeline_months": value}
+    if question is Question.BUDGET:
+        return {"price": value.high or value.low}
+    if question is Question.AREA:
+        fields = {"zip_code": value.zip_code} if value.zip_code else {}
+        if value.address:
+            fields["address"] = value.address[:200]
+        if value.place:
+            fields["city"] = value.place[:80]
+        return fields
+    return {"financing": value.value}
+
+
+def _money(dollars: int) -> str:
+    if dollars >= 1_000_000:
+        return f"${dollars / 1_000_000:.2f}".rstrip("0").rstrip(".") + "M"
+    return f"${round(dollars / 1_000)}k"
+
+
+def answer_summary(question: Question, value: object) -> str:
+    """One answer in a few words, for the agent's summary card and the CRM."""
+    if question is Question.INTENT:
+        return {Intent.BUY: "Buying", Intent.SELL: "Selling", Intent.BOTH: "Buying and selling"}[value]
+    if question is Question.TIMELINE:
+        return "Now" if value == 0 else "Within a month" if value == 1 else f"In about {value} months"
+    if question is Question.BUDGET:
+        if value.low is None:
+            return f"Up to {_money(value.high)}"
+        if value.high is None:
+            return f"From {_money(value.low)}"
+        return _money(value.low) if value.low == value.high else f"{_money(value.low)}–{_money(value.high)}"
+    if question is Question.AREA:
+        return ", ".join(part for part in (value.address, value.place, value.zip_code) if part)
+    return {Financing.PRE_APPROVED: "Pre-approved", Financing.CASH: "Cash buyer", Financing.IN_PROGRESS: "Applying for a loan",
+            Financing.NOT_YET: "Not pre-approved yet"}[value]
+
+
+QUESTION_LABELS = {
+    Question.INTENT: "Looking to", Question.TIMELINE: "Timeline", Question.BUDGET: "Price",
+    Question.AREA: "Where", Question.PRE_APPROVED: "Financing",
+}
+
+
+# --- which language the caller writes in ---------------------------------------------------------
+
+# Short replies ("ok", "450k", "si") say little about a language: only a clear reading counts.
+_LANGUAGE_CONFIDENCE = 0.7
+
+
+@functools.cache
+def _detector():
+    # Built on first use, once per process: English and Spanish only, models loaded lazily.
+    from lingua import Language, LanguageDetectorBuilder
+
+    return LanguageDetectorBuilder.from_languages(Language.ENGLISH, Language.SPANISH).build()
+
+
+def detect_language(text: str) -> str | None:
+    """"es" or "en" when the text clearly reads as one, else None (keep what we had). Offline."""
+    words = re.findall(r"[^\W\d_]{2,}", text or "")
+    if len(words) < 2 and not (words and len(words[0]) >= 5):
+        return None
+    best = max(_detector().compute_language_confidence_values(" ".join(words)), key=lambda c: c.value)
+    if best.value < _LANGUAGE_CONFIDENCE:
+        return None
+    return "es" if best.language.name == "SPANISH" else "en"

@@ -9,10 +9,12 @@ errors half-way), which keeps the missed-call path a few round trips shorter.
 
 import contextvars
 import datetime as dt
+import functools
 import logging
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.module_loading import import_string
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -23,7 +25,12 @@ from compliance.selectors import consent_is_opted_out
 from compliance.services import consent_record, number_line_type_set
 from leads.metrics import OUTCOME_FIELDS, missed_call_outcomes_compute
 from leads.models import (
-    Call, Lead, LeadEvent, Message, MessageStatusEvent, MissedCallOutcome, OutcomeRefreshDue, TextbackTemplate, TwilioWebhook,
+    Call, FollowUp, Lead, LeadEvent, Message, MessageStatusEvent, MissedCallOutcome, OutcomeRefreshDue, Playbook, Qualification,
+    TextbackTemplate, TwilioWebhook,
+)
+from leads.qualification import (
+    QUESTION_LABELS, VOLUNTEERED, Intent, Qualifier, Question, Rating, answer_as_json, answer_summary, answers_as_values,
+    detect_language, intent_rating, lead_fields, next_question, question_text, thanks_text,
 )
 from leads.signals import Milestone, lead_milestone
 from leads.selectors import lead_facts, lead_live_groups, text_gate
@@ -358,6 +365,7 @@ def call_answered_record(
         _lead_touch(lead, now, Lead.Status.CONTACTED if lead.status == Lead.Status.NEW else None, changed=changed)
         for message in lead.messages.select_for_update().filter(kind=Message.Kind.TEXTBACK, status=Message.Status.QUEUED):
             _message_cancel(message, _REACHED_AN_AGENT)
+        qualification_stop(lead=lead, now=now, reason="An agent spoke with the caller.")
         lead_event_publish(lead, {"type": "call.answered", "call_id": call.pk})
         _implied_consent_record(line=line, phone=from_number, call_sid=call_sid)
     return call
@@ -551,6 +559,8 @@ def message_send(*, message_id: int) -> Message | None:
         message.error_message = ""
         _message_status_advance(message, Message.Status.SENT, timezone.now())
         message.save()
+        if message.kind == Message.Kind.TEXTBACK:
+            follow_ups_schedule(textback=message)
         if not message.to_number:  # a text to the lead, not an alert to its agent
             # Conditional updates never undo a newer change.
             Lead.objects.filter(pk=lead_id, status=Lead.Status.NEW).update(status=Lead.Status.CONTACTED)
@@ -562,6 +572,20 @@ def message_send(*, message_id: int) -> Message | None:
             _message_status_apply(message, event.status, event.error_code, event.received_at)
         _publish_message(message, "message.status")
     return message
+
+
+def follow_ups_schedule(*, textback: Message) -> None:
+    """A text-back left: write the office's follow-up steps now, each due some minutes after it,
+    so that a restart loses none; the sweep runs or cancels them when they are due."""
+    playbook = _playbook(textback.lead.office)
+    if not playbook.follow_up_enabled:
+        return
+    FollowUp.objects.bulk_create([
+        FollowUp(lead_id=textback.lead_id, textback=textback, step=step, due_at=textback.queued_at + dt.timedelta(minutes=minutes))
+        for step, minutes in (
+            (FollowUp.Step.CALL_BACK, playbook.call_back_after_minutes), (FollowUp.Step.EMAIL, playbook.email_after_minutes),
+        )
+    ], ignore_conflicts=True)  # a text-back is sent once, but a replayed run must not fail
 
 
 def _lead_lock(lead_id: int) -> None:
@@ -577,13 +601,17 @@ def _line_type_learn(*, phone: str) -> None:
         number_line_type_set(phone=phone, line_type=line_type, source="Twilio Lookup")
 
 
-def lead_call_back_request(*, lead: Lead, reason: str, now: dt.datetime) -> bool:
-    """The caller cannot take texts: a call-back task appears in the inbox instead, once."""
+def lead_call_back_request(
+    *, lead: Lead, reason: str, now: dt.datetime, task: str = "Call back instead of texting.",
+    title: str = "Call back: this number cannot take texts",
+) -> bool:
+    """A call-back task appears in the inbox, once: the caller cannot take texts, or the
+    follow-up sequence found the text-back unanswered."""
     if not Lead.objects.filter(pk=lead.pk, call_back_since__isnull=True).update(call_back_since=now, call_back_reason=reason[:255]):
         return False
     lead.call_back_since, lead.call_back_reason = now, reason[:255]
-    LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.CALL_BACK, text=f"Call back instead of texting. {reason}")
-    alert = {"agent_ids": [lead.assigned_agent_id] if lead.assigned_agent_id else [], "title": "Call back: this number cannot take texts"}
+    LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.CALL_BACK, text=f"{task} {reason}")
+    alert = {"agent_ids": [lead.assigned_agent_id] if lead.assigned_agent_id else [], "title": title}
     lead_event_publish(lead, {"type": "lead.updated", "alert": alert})
     return True
 
@@ -768,6 +796,7 @@ def inbound_sms_record(
                 _agent_alert_queue(lead=lead, line=line, agent=agent, now=now)
             if revocation is None:  # a text that may be a "stop" releases nothing until an agent reads it
                 held_texts_settle(lead, now, because="The caller texted before it could go.")
+                qualification_on_reply(lead=lead, line=line, body=body, now=now)
             if revocation is Revocation.AMBIGUOUS:
                 lead_event_publish(lead, {"type": "lead.updated", "alert": {
                     "agent_ids": [lead.assigned_agent_id] if lead.assigned_agent_id else [],
@@ -793,6 +822,7 @@ def opt_out_record(*, lead: Lead, line: TrackingNumber, now: dt.datetime, confir
     ):
         _message_cancel(pending, "Opted out: the caller asked us to stop texting.")
     confirm = confirm and not consent_is_opted_out(phone=lead.phone, senders=line.senders)
+    qualification_stop(lead=lead, now=now, reason="The caller opted out.")
     event, _ = consent_record(kind=ConsentEvent.Kind.OPT_OUT, **consent)
     if confirm:
         message_queue(
@@ -805,18 +835,221 @@ def opt_out_record(*, lead: Lead, line: TrackingNumber, now: dt.datetime, confir
 
 def held_texts_settle(lead: Lead, now: dt.datetime, *, because: str) -> None:
     """The caller (or a human) got in touch while texts waited for quiet hours or a cap to pass:
-    an automatic text is now beside the point and is cancelled; an agent's reply now answers
-    the caller, so it is asked about again at once."""
+    an automatic text-back is now beside the point and is cancelled; an agent's reply or an
+    appointment's confirmation now answers the caller, so it is asked about again at once."""
     held = lead.messages.select_for_update().filter(
-        kind__in=[Message.Kind.TEXTBACK, Message.Kind.REPLY], status=Message.Status.QUEUED, next_attempt_at__gt=now,
+        kind__in=[Message.Kind.TEXTBACK, Message.Kind.REPLY, Message.Kind.APPOINTMENT_CONFIRMATION],
+        status=Message.Status.QUEUED, next_attempt_at__gt=now,
     )
     for message in held:
-        if message.kind == Message.Kind.REPLY:
+        if message.kind != Message.Kind.TEXTBACK:
             message.next_attempt_at = now
             message.save(update_fields=["next_attempt_at", "updated_at"])
             transaction.on_commit(lambda pk=message.pk: _enqueue_send(pk))
         else:
             _message_cancel(message, because)
+
+
+# --- qualification over SMS -------------------------------------------------------------------
+
+
+@functools.cache
+def qualifier() -> Qualifier:
+    """Who reads the callers' answers: `settings.QUALIFIER`, the rule-based reader by default."""
+    return import_string(settings.QUALIFIER)()
+
+
+def _playbook(office) -> Playbook:
+    try:
+        return office.playbook
+    except Playbook.DoesNotExist:
+        return Playbook(office=office)  # an office nobody configured gets the defaults
+
+
+def _human_has_answered(lead: Lead) -> bool:
+    """An agent texted the lead, or spoke with them (a call answered, a call-back placed)."""
+    return lead.messages.filter(sender=Message.Sender.AGENT, to_number="").exists() or lead.calls.filter(
+        Q(direction=Call.Direction.OUTBOUND) | Q(dial_status__in=_ANSWERED)
+    ).exists()
+
+
+def qualification_on_reply(*, lead: Lead, line: TrackingNumber, body: str, now: dt.datetime) -> None:
+    """A caller's text (not a keyword, not a possible "stop"), the lead locked: start the office's
+    questions when this answers the text-back and no human has answered yet, or read it as the
+    answer to the question asked, then ask the next one, or finish.
+
+    Each question is asked once, and once more in other words if the answer is unclear; then the
+    script moves on. A request for a person ends it at once.
+    """
+    try:
+        qualification = lead.qualification
+    except Qualification.DoesNotExist:
+        qualification = _qualification_start(lead=lead, body=body, now=now)
+        if qualification is None:
+            return
+    else:
+        if qualification.state != Qualification.State.ASKING:
+            return
+        if qualifier().wants_a_person(body):
+            qualification_stop(lead=lead, now=now, reason="The caller asked for a person.")
+            return
+        _qualification_language(qualification, lead, body)
+        question = Question(qualification.current)
+        value = qualifier().read(question, body, today=timezone.localdate(now, lead.office.tz))
+        if value is None and not qualification.clarifying:
+            qualification.clarifying = True
+            qualification.save(update_fields=["clarifying", "language"])
+            _qualification_ask(qualification, lead=lead, line=line, now=now)
+            return
+        if value is None:
+            qualification.unclear.append(question.value)
+            qualification.replies[question.value] = body
+        else:
+            _qualification_answer(qualification, lead, question, value, body)
+    # A reply may answer questions not asked yet ("buying, around 450k"): those are not asked.
+    for question in VOLUNTEERED:
+        if question.value in qualification.questions and question.value not in qualification.answers:
+            value = qualifier().read(question, body, today=timezone.localdate(now, lead.office.tz))
+            if value is not None:
+                _qualification_answer(qualification, lead, question, value, body)
+    following = next_question(qualification.questions, qualification.answers, qualification.unclear)
+    if following is None:
+        _qualification_finish(qualification, lead=lead, line=line, now=now)
+        return
+    qualification.current, qualification.clarifying = following.value, False
+    qualification.save()
+    _qualification_ask(qualification, lead=lead, line=line, now=now)
+
+
+def _qualification_start(*, lead: Lead, body: str, now: dt.datetime) -> Qualification | None:
+    playbook = _playbook(lead.office)
+    if not (playbook.qualification_enabled and playbook.questions):
+        return None
+    answered_textback = lead.messages.filter(kind=Message.Kind.TEXTBACK).exclude(
+        status__in=[Message.Status.CANCELED, Message.Status.FAILED]
+    ).exists()
+    if not answered_textback or _human_has_answered(lead):
+        return None
+    qualification = Qualification(
+        lead=lead, questions=list(playbook.questions), language=lead.language or "en", started_at=now,
+    )
+    if qualifier().wants_a_person(body):
+        # Asked for a person before any question: the script never starts, and never will.
+        qualification.state, qualification.stop_reason, qualification.finished_at = (
+            Qualification.State.STOPPED, "The caller asked for a person.", now,
+        )
+        qualification.save()
+        _person_requested_alert(lead)
+        return None
+    _qualification_language(qualification, lead, body)
+    return qualification
+
+
+def _qualification_language(qualification: Qualification, lead: Lead, body: str) -> None:
+    """Ask in the language the caller writes in, once a reply reads clearly as English or Spanish."""
+    language = detect_language(body)
+    if language and language != qualification.language:
+        qualification.language = language
+    if language and language != lead.language:
+        lead.language = language
+        lead.save(update_fields=["language"])
+
+
+def _qualification_answer(qualification: Qualification, lead: Lead, question: Question, value: object, body: str) -> None:
+    qualification.answers[question.value] = answer_as_json(value)
+    qualification.replies[question.value] = body
+    fields = lead_fields(question, value)
+    if question is Question.INTENT and lead.lead_type == "home_value" and value != Intent.BUY:
+        fields = {}  # asking what their home is worth already says "selling": keep the finer type
+    for name, field_value in fields.items():
+        setattr(lead, name, field_value)
+    if fields:
+        lead.save(update_fields=list(fields))
+
+
+def _qualification_ask(qualification: Qualification, *, lead: Lead, line: TrackingNumber, now: dt.datetime) -> Message:
+    body = question_text(
+        Question(qualification.current), language=qualification.language,
+        intent=qualification.answers.get(Question.INTENT.value), clarifying=qualification.clarifying,
+    )
+    return message_queue(lead=lead, line=line, kind=Message.Kind.QUALIFICATION, body=body, now=now)
+
+
+def qualification_summary(qualification: Qualification) -> list[tuple[str, str]]:
+    """(label, answer) for each question answered, in the script's order."""
+    values = answers_as_values(qualification.answers)
+    return [
+        (QUESTION_LABELS[Question(key)], answer_summary(Question(key), values[Question(key)]))
+        for key in qualification.questions if Question(key) in values
+    ]
+
+
+def _qualification_finish(qualification: Qualification, *, lead: Lead, line: TrackingNumber, now: dt.datetime) -> None:
+    qualification.state, qualification.current, qualification.finished_at = Qualification.State.DONE, "", now
+    qualification.save()
+    agent_name = lead.assigned_agent.name if lead.assigned_agent else ""
+    message_queue(
+        lead=lead, line=line, kind=Message.Kind.QUALIFICATION, now=now,
+        body=thanks_text(language=qualification.language, agent_name=agent_name),
+    )
+    _qualification_summarise(qualification, lead=lead, now=now)
+
+
+def _qualification_summarise(qualification: Qualification, *, lead: Lead, now: dt.datetime) -> None:
+    """Rate the lead from what it said, put the summary card in the thread, alert the agent to a
+    hot lead, and tell the CRM."""
+    rating = intent_rating(answers_as_values(qualification.answers))
+    lead.rating = rating.value
+    lead.save(update_fields=["rating"])
+    summary = qualification_summary(qualification)
+    LeadEvent.objects.create(
+        lead=lead, kind=LeadEvent.Kind.QUALIFIED,
+        text=" · ".join([Lead.Rating(rating.value).label, *(answer for _, answer in summary)]),
+        detail={
+            "rating": rating.value, "answers": summary, "state": qualification.state,
+            "stop_reason": qualification.stop_reason,
+            "unclear": [QUESTION_LABELS[Question(key)] for key in qualification.unclear],
+        },
+    )
+    event = {"type": "lead.updated"}
+    if rating is Rating.HOT:
+        who = lead.name or lead.phone
+        event["alert"] = {
+            "agent_ids": _alert_agent_ids(lead), "title": f"Hot lead: {who} · " + " · ".join(answer for _, answer in summary),
+        }
+    lead_event_publish(lead, event)
+    lead_milestone.send(sender=Lead, lead=lead, milestone=Milestone.QUALIFIED, at=now)
+
+
+def _alert_agent_ids(lead: Lead) -> list[int]:
+    """The lead's agent; a lead in the office pool alerts the office's agents."""
+    if lead.assigned_agent_id:
+        return [lead.assigned_agent_id]
+    return list(Agent.objects.filter(office_id=lead.office_id).values_list("pk", flat=True))
+
+
+def _person_requested_alert(lead: Lead) -> None:
+    lead_event_publish(lead, {"type": "lead.updated", "alert": {
+        "agent_ids": _alert_agent_ids(lead), "title": f"{lead.name or lead.phone} asks to talk to a person",
+    }})
+
+
+def qualification_stop(*, lead: Lead, now: dt.datetime, reason: str) -> bool:
+    """A human took over (a reply, a call), or the caller asked for one or opted out: no more
+    questions, at once, and none still waiting in the outbox. What was learnt stays, summarised."""
+    qualification = Qualification.objects.filter(lead=lead, state=Qualification.State.ASKING).first()
+    if qualification is None:
+        return False
+    for pending in lead.messages.select_for_update().filter(kind=Message.Kind.QUALIFICATION, status=Message.Status.QUEUED):
+        _message_cancel(pending, f"The questions stopped: {reason[0].lower()}{reason[1:]}")
+    qualification.state, qualification.stop_reason = Qualification.State.STOPPED, reason[:120]
+    qualification.current, qualification.finished_at = "", now
+    qualification.save()
+    if reason == "The caller asked for a person.":
+        _person_requested_alert(lead)
+    if qualification.answers:
+        _qualification_summarise(qualification, lead=lead, now=now)
+    return True
 
 
 # --- the voice webhook inbox -------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
 from leads.call_back import call_back_place
+from leads.follow_ups import follow_ups_run_due
 from leads.selectors import leads_due_ids, webhooks_stranded_ids
 from leads.services import (
     lead_deadline_pass, message_send, missed_call_outcomes_catch_up, outbox_due_ids, records_prune, status_events_reconcile,
@@ -68,6 +69,11 @@ def records_prune_task() -> int:
 
 def missed_call_outcomes_catch_up_task() -> int:
     return missed_call_outcomes_catch_up()
+
+
+def follow_ups_task() -> int:
+    """Every minute: the follow-up steps that are due (few: one or two per unanswered text-back)."""
+    return follow_ups_run_due()
 
 
 def outbox_sweep_task() -> int:

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "routing",
     "compliance",
     "leads",
+    "crm",
     "inbox",
 ]
 
@@ -222,6 +223,8 @@ if DEMO_MODE:
     # would with a real one. It protects nothing, so demo mode never talks to Twilio.
     TWILIO_ACCOUNT_SID = "AC" + "0" * 32
     TWILIO_AUTH_TOKEN = "demo-token-not-secret"
+# Who reads callers' answers to the qualification questions (leads.qualification.Qualifier).
+QUALIFIER = os.environ.get("QUALIFIER", "leads.qualification.RuleBasedQualifier")
 TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
 SMS_BACKEND = os.environ.get("SMS_BACKEND") or (
     "leads.sms.console.ConsoleBackend" if DEMO_MODE else "leads.sms.twilio.TwilioBackend"

@@ -96,7 +96,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='message',
             name='kind',
-            field=models.CharField(choices=[('inbound', 'From the lead'), ('textback', 'Missed-call text-back'), ('reply', 'Agent reply'), ('opt_out_confirmation', 'Opt-out confirmation'), ('opt_in_confirmation', 'Opt-in confirmation'), ('help_reply', 'Help reply'), ('agent_alert', 'Alert to the agent'), ('qualification', 'Qualification question'), ('appointment_confirmation', 'Appointment confirmation')], max_length=24),
+            field=models.CharField(choices=[('inbound', 'From the lead'), ('textback', 'Missed-call text-back'), ('reply', 'Agent reply'), ('opt_out_confirmation', 'Opt-out confirmation'), ('opt_in_confirmation', 'Opt-in confirmation'), ('help_reply', 'Help reply'), ('agent_alert', 'Alert to the agent'), ('qualification', 'Qualification'), ('appointment_confirmation', 'Appointment confirmation')], max_length=24),
         ),
         migrations.AddConstraint(
             model_name='lead',

@@ -17,9 +17,9 @@ from django.utils import timezone
 from compliance.models import ConsentEvent
 from compliance.services import consent_record
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, new_sid
-from inbox.services import agent_reply_send, lead_transfer, revocation_review
+from inbox.services import agent_reply_send, lead_outcome_set, lead_transfer, revocation_review
 from inbox.tests.conftest import agent
-from leads.models import Lead, Message
+from leads.models import Lead, Message, Playbook
 from leads.selectors import PURPOSE_BY_KIND
 from leads.services import inbound_sms_record, lead_deadline_pass, message_send, missed_call_record
 from routing.models import Agent
@@ -35,6 +35,9 @@ QUEUEING_PATHS = {
     ("leads/services.py", "opt_out_record"): "opt-out confirmation (in words, or confirmed by an agent)",
     ("leads/services.py", "inbound_sms_record"): "opt-in confirmation, help reply",
     ("inbox/services.py", "agent_reply_send"): "agent reply",
+    ("leads/services.py", "_qualification_ask"): "qualification question",
+    ("leads/services.py", "_qualification_finish"): "qualification thanks",
+    ("leads/appointments.py", "appointment_booked"): "appointment confirmation",
 }
 
 
@@ -143,6 +146,22 @@ def _confirmed_revocation() -> None:
     revocation_review(actor=agent("tess@example.com"), lead=lead, message_id=pending.pk, opted_out=True)
 
 
+def _appointment_booked() -> None:
+    lead = _missed_call()
+    lead_outcome_set(
+        actor=agent("tess@example.com"), lead=lead, outcome=Lead.Outcome.APPOINTMENT,
+        appointment_at=timezone.now() + dt.timedelta(days=2),
+    )
+
+
+def _qualification_thanks() -> None:
+    _missed_call()
+    office = _line().office
+    Playbook.objects.update_or_create(office=office, defaults={"questions": ["intent"]})
+    _text("hello")
+    _text("buying")
+
+
 SCENARIOS = {
     # name: (make it queue, the kind it queues, a consent change after which the gate must say no)
     "textback": (_missed_call, Message.Kind.TEXTBACK, _stop_caller),
@@ -154,6 +173,9 @@ SCENARIOS = {
     "opt-out confirmation (confirmed by an agent)": (_confirmed_revocation, Message.Kind.OPT_OUT_CONFIRMATION, _restart_caller),
     "opt-in confirmation": (lambda: (_missed_call(), _text("STOP"), _text("START")), Message.Kind.OPT_IN_CONFIRMATION, _stop_caller),
     "help reply": (lambda: (_missed_call(), _text("HELP")), Message.Kind.HELP_REPLY, _stop_caller),
+    "qualification question": (lambda: (_missed_call(), _text("hello")), Message.Kind.QUALIFICATION, _stop_caller),
+    "qualification thanks": (_qualification_thanks, Message.Kind.QUALIFICATION, _stop_caller),
+    "appointment confirmation": (_appointment_booked, Message.Kind.APPOINTMENT_CONFIRMATION, _stop_caller),
 }
 
 

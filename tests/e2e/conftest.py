@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import HttpClient, Twilio
+from tests.fake_twilio import FakeTwilio
 
 PASSWORD = "browser-test-password"
 
@@ -98,6 +99,16 @@ def twilio_http(live, settings, brokerage):
     client = HttpClient(live.url)
     yield Twilio(client, settings.TWILIO_AUTH_TOKEN, live.url)
     client.session.close()
+
+
+@pytest.fixture
+def fake_twilio(settings):
+    """The real Twilio SDK sends to a loopback fake of Twilio's REST API, whose signed status callbacks come back."""
+    with FakeTwilio(auth_token=settings.TWILIO_AUTH_TOKEN, callbacks="auto", callback_threads=1) as fake:
+        settings.SMS_BACKEND = "leads.sms.twilio.TwilioBackend"
+        settings.TWILIO_ACCOUNT_SID = "AC" + "7e" * 16
+        settings.TWILIO_API_BASE_URL = fake.url
+        yield fake
 
 
 def sign_in(page, base_url: str, django_user_model, email: str) -> None:

@@ -9,14 +9,10 @@ from playwright.sync_api import expect
 from compliance.models import ConsentEvent
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE
 from leads.models import Lead, Message
-from tests.fake_twilio import FakeTwilio
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 from .conftest import sign_in
-
-ACCOUNT_SID = "AC" + "7e" * 16
-
 
 def test_an_inbound_text_appears_live_in_the_open_inbox_and_thread(page, live, twilio_http, django_user_model):
     twilio_http.missed_call()
@@ -41,15 +37,6 @@ def test_a_new_lead_appears_in_the_list_without_a_reload(page, live, twilio_http
     twilio_http.missed_call(caller="+15555553333")
     expect(page.locator(".conversation-list")).to_contain_text("+15555553333", timeout=1000)
     expect(page.locator(".list-empty")).to_have_count(0)
-
-
-@pytest.fixture
-def fake_twilio(settings):
-    with FakeTwilio(auth_token=settings.TWILIO_AUTH_TOKEN, callbacks="auto", callback_threads=1) as fake:
-        settings.SMS_BACKEND = "leads.sms.twilio.TwilioBackend"
-        settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
-        settings.TWILIO_API_BASE_URL = fake.url
-        yield fake
 
 
 def test_a_reply_reaches_twilio_and_its_delivery_shows_live(page, live, twilio_http, fake_twilio, django_user_model):

@@ -1,0 +1,30 @@
+"""Worker entry points (django-q2) for the CRM write-back. They adapt arguments and call services."""
+
+import functools
+import os
+
+from django_q.brokers import Broker, get_broker
+from django_q.tasks import async_task
+
+from crm.services import crm_deliveries_sweep, crm_delivery_send
+
+SEND_TASK = "crm.tasks.crm_delivery_send_task"
+
+
+@functools.cache
+def _broker(pid: int) -> Broker:
+    """One broker client per process: django-q2 would otherwise open a new Redis connection per task."""
+    return get_broker()
+
+
+def enqueue_delivery_send(delivery_id: int) -> None:
+    async_task(SEND_TASK, delivery_id, task_name=f"crm-delivery-{delivery_id}", group="crm", broker=_broker(os.getpid()))
+
+
+def crm_delivery_send_task(delivery_id: int) -> None:
+    crm_delivery_send(delivery_id=delivery_id)
+
+
+def crm_deliveries_sweep_task() -> int:
+    """Every minute: due retries, deliveries whose task was lost, and claims whose worker died."""
+    return crm_deliveries_sweep()

@@ -1,0 +1,236 @@
+"""The qualification script over SMS, end to end through the services, the outbox and the gate:
+which questions a caller is asked and when, what their answers put on the lead, when the
+script stops, and what the agent is told."""
+
+import pytest
+from django.utils import timezone
+
+from compliance.models import ConsentEvent
+from compliance.services import consent_record
+from conftest import CALLER, DOWNTOWN_BUYER_LINE, new_sid
+from inbox.services import agent_reply_send
+from inbox.tests.conftest import agent
+from leads.models import Lead, LeadEvent, Message, Playbook, Qualification
+from leads.services import call_answered_record, inbound_sms_record, message_send, missed_call_record
+from leads.signals import lead_milestone
+from routing.selectors import line_by_number
+
+pytestmark = pytest.mark.django_db
+OTHER_CALLER = "+15125550188"
+
+
+def missed_call(caller: str = CALLER) -> Lead:
+    missed_call_record(line=line_by_number(number=DOWNTOWN_BUYER_LINE), call_sid=new_sid("CA"), from_number=caller, reason="no_answer")
+    send_queued()
+    return Lead.objects.get(phone=caller)
+
+
+def text(body: str, caller: str = CALLER) -> Message:
+    message = inbound_sms_record(
+        line=line_by_number(number=DOWNTOWN_BUYER_LINE), message_sid=new_sid("SM"), from_number=caller, body=body, media_urls=[]
+    )
+    send_queued()
+    return message
+
+
+def send_queued() -> None:
+    for pk in Message.objects.filter(status=Message.Status.QUEUED).order_by("pk").values_list("pk", flat=True):
+        message_send(message_id=pk)
+
+
+def questions_sent(sms_outbox) -> list[str]:
+    bodies = {m.body for m in Message.objects.filter(kind=Message.Kind.QUALIFICATION)}
+    return [m["body"] for m in sms_outbox if m["body"] in bodies]
+
+
+@pytest.fixture
+def milestones():
+    seen = []
+
+    def receive(sender, lead, milestone, at, **kwargs):
+        seen.append((lead.phone, milestone))
+
+    lead_milestone.connect(receive)
+    yield seen
+    lead_milestone.disconnect(receive)
+
+
+def test_it_asks_one_question_at_a_time_and_fills_the_lead(brokerage, sms_outbox, milestones):
+    missed_call()
+    text("Hi, yes I called about the house")
+    assert questions_sent(sms_outbox) == ["Quick question so we can help: are you looking to buy, sell, or both?"]
+    for reply in ["Buying", "asap", "between 300 and 450k", "78704", "yes we're pre-approved"]:
+        text(reply)
+    assert questions_sent(sms_outbox) == [
+        "Quick question so we can help: are you looking to buy, sell, or both?",
+        "When are you hoping to move? (e.g. ASAP, 3 months, next spring)",
+        "What price range are you looking at?",
+        "Which area or ZIP code are you looking in?",
+        "Are you pre-approved for a mortgage, or paying cash?",
+        "Thanks, that helps! Ann will text you shortly.",
+    ]
+    lead = Lead.objects.get(phone=CALLER)
+    assert (lead.lead_type, lead.timeline_months, lead.price, lead.zip_code, lead.financing, lead.rating) == (
+        "buyer", 0, 450_000, "78704", "pre_approved", "hot",
+    )
+    qualification = Qualification.objects.get(lead=lead)
+    assert qualification.state == Qualification.State.DONE and qualification.replies["budget"] == "between 300 and 450k"
+    card = LeadEvent.objects.get(lead=lead, kind=LeadEvent.Kind.QUALIFIED)
+    assert card.text == "Hot · Buying · Now · $300k–$450k · 78704 · Pre-approved"
+    assert card.detail["answers"][0] == ["Looking to", "Buying"]
+    assert milestones.count((CALLER, "qualified")) == 1
+    # Every question went through the gate and out: nothing waits in the outbox.
+    assert not Message.objects.filter(status=Message.Status.QUEUED).exists()
+
+
+def test_an_unclear_answer_gets_one_clarifying_question_then_the_script_moves_on(brokerage, sms_outbox):
+    Playbook.objects.create(office=line_by_number(number=DOWNTOWN_BUYER_LINE).office, questions=["timeline", "budget"])
+    missed_call()
+    text("hello")
+    text("hmm good question")
+    text("depends on my wife honestly")
+    text("around 400k")
+    assert questions_sent(sms_outbox) == [
+        "When are you hoping to move? (e.g. ASAP, 3 months, next spring)",
+        "Roughly how many months until you'd like to move? A guess is fine.",
+        "What price range are you looking at?",
+        "Thanks, that helps! Ann will text you shortly.",
+    ]
+    qualification = Qualification.objects.get(lead__phone=CALLER)
+    assert qualification.unclear == ["timeline"] and qualification.answers == {"budget": {"low": 400_000, "high": 400_000}}
+    assert Lead.objects.get(phone=CALLER).rating == "nurture"  # no timeline: nothing says soon
+    assert LeadEvent.objects.get(kind=LeadEvent.Kind.QUALIFIED).detail["unclear"] == ["Timeline"]
+
+
+def test_answers_given_before_they_are_asked_are_not_asked_again(brokerage, sms_outbox):
+    missed_call()
+    text("Looking to buy, budget around 450k")
+    assert questions_sent(sms_outbox) == ["When are you hoping to move? (e.g. ASAP, 3 months, next spring)"]
+    assert Lead.objects.get(phone=CALLER).price == 450_000
+
+
+def test_a_seller_is_asked_about_their_home_and_not_about_a_mortgage(brokerage, sms_outbox):
+    missed_call()
+    text("Hi")
+    text("I want to sell my house")
+    text("next month")
+    text("hoping for 600k")
+    text("12 Oak Street, Austin 78704")
+    assert questions_sent(sms_outbox)[1:] == [
+        "When are you hoping to move? (e.g. ASAP, 3 months, next spring)",
+        "Roughly what do you hope to sell for?",
+        "What's the address of the home you're selling?",
+        "Thanks, that helps! Ann will text you shortly.",
+    ]
+    lead = Lead.objects.get(phone=CALLER)
+    assert (lead.lead_type, lead.address, lead.zip_code, lead.rating) == ("seller", "12 Oak Street", "78704", "hot")
+
+
+def test_an_agent_reply_stops_the_questions_at_once(brokerage, sms_outbox):
+    missed_call()
+    text("Hi there")
+    text("buying")  # the timeline question is queued...
+    lead = Lead.objects.get(phone=CALLER)
+    inbound_sms_record(
+        line=line_by_number(number=DOWNTOWN_BUYER_LINE), message_sid=new_sid("SM"), from_number=CALLER, body="in 2 months", media_urls=[],
+    )  # ...and the budget question waits in the outbox when the agent answers
+    agent_reply_send(agent=agent("ann@example.com"), lead=lead, body="Hi! Ann here, when can you see it?")
+    send_queued()
+    text("tomorrow works")
+    assert questions_sent(sms_outbox)[-1] == "When are you hoping to move? (e.g. ASAP, 3 months, next spring)"
+    held = Message.objects.filter(kind=Message.Kind.QUALIFICATION).last()
+    assert held.status == Message.Status.CANCELED and "an agent replied" in held.error_message
+    qualification = Qualification.objects.get(lead=lead)
+    assert (qualification.state, qualification.stop_reason) == ("stopped", "An agent replied.")
+    # What was learnt stays on the lead and in the card.
+    assert LeadEvent.objects.get(kind=LeadEvent.Kind.QUALIFIED).detail["answers"] == [["Looking to", "Buying"], ["Timeline", "In about 2 months"]]
+
+
+def test_asking_for_a_person_stops_the_script_and_alerts_the_agent(brokerage, sms_outbox, django_capture_on_commit_callbacks, live_events):
+    missed_call()
+    text("hi")
+    listener = live_events.join(f"agent.{agent('ann@example.com').pk}")
+    with django_capture_on_commit_callbacks(execute=True):
+        inbound_sms_record(
+            line=line_by_number(number=DOWNTOWN_BUYER_LINE), message_sid=new_sid("SM"), from_number=CALLER,
+            body="Can someone just call me please", media_urls=[],
+        )
+    send_queued()
+    assert len(questions_sent(sms_outbox)) == 1
+    assert Qualification.objects.get(lead__phone=CALLER).stop_reason == "The caller asked for a person."
+    titles = [e.get("alert", {}).get("title") for e in listener.drain()]
+    assert f"{CALLER} asks to talk to a person" in titles
+
+
+def test_it_does_not_start_once_a_human_has_answered(brokerage, sms_outbox):
+    missed_call()
+    lead = Lead.objects.get(phone=CALLER)
+    agent_reply_send(agent=agent("ann@example.com"), lead=lead, body="Hi, Ann here!")
+    text("Hi Ann, I want to buy")
+    assert questions_sent(sms_outbox) == [] and not Qualification.objects.exists()
+
+
+def test_it_does_not_start_after_the_caller_spoke_with_an_agent(brokerage, sms_outbox):
+    missed_call()
+    call_answered_record(
+        line=line_by_number(number=DOWNTOWN_BUYER_LINE), call_sid=new_sid("CA"), from_number=CALLER,
+        dial_status="completed", dial_call_sid=new_sid("CA"), dial_duration=60,
+    )
+    text("thanks for the call!")
+    assert questions_sent(sms_outbox) == []
+
+
+def test_it_does_not_start_when_the_office_turned_it_off_or_without_a_text_back(brokerage, sms_outbox):
+    office = line_by_number(number=DOWNTOWN_BUYER_LINE).office
+    Playbook.objects.create(office=office, qualification_enabled=False)
+    missed_call()
+    text("hello")
+    text("Hi, I saw your listing", caller=OTHER_CALLER)  # texted first: no missed call, no text-back
+    assert questions_sent(sms_outbox) == [] and not Qualification.objects.exists()
+
+
+def test_a_spanish_reply_switches_the_questions_to_spanish(brokerage, sms_outbox):
+    missed_call()
+    text("Hola, quiero comprar una casa")
+    assert questions_sent(sms_outbox) == ["¿Para cuando piensa mudarse? (por ejemplo: ya, en 3 meses, la primavera)"]
+    text("en dos meses")
+    assert questions_sent(sms_outbox)[-1] == "¿En que rango de precio esta buscando?"
+    lead = Lead.objects.get(phone=CALLER)
+    assert (lead.language, lead.timeline_months) == ("es", 2)
+
+
+def test_an_opt_out_stops_the_script_and_what_waits_for_the_gate(brokerage, sms_outbox):
+    missed_call()
+    text("hi")
+    inbound_sms_record(
+        line=line_by_number(number=DOWNTOWN_BUYER_LINE), message_sid=new_sid("SM"), from_number=CALLER, body="buy", media_urls=[],
+    )
+    waiting = Message.objects.filter(kind=Message.Kind.QUALIFICATION, status=Message.Status.QUEUED).get()
+    text("STOP")
+    waiting.refresh_from_db()
+    assert waiting.status == Message.Status.CANCELED
+    assert Qualification.objects.get(lead__phone=CALLER).state == Qualification.State.STOPPED
+    text("ok whatever, 3 months")  # after a stop, nothing more is asked
+    assert len(questions_sent(sms_outbox)) == 1
+
+
+def test_the_gate_is_asked_again_when_each_question_is_sent(brokerage, sms_outbox):
+    missed_call()
+    inbound_sms_record(
+        line=line_by_number(number=DOWNTOWN_BUYER_LINE), message_sid=new_sid("SM"), from_number=CALLER, body="hi", media_urls=[],
+    )
+    line = line_by_number(number=DOWNTOWN_BUYER_LINE)
+    consent_record(phone=CALLER, sender=line.sender, kind=ConsentEvent.Kind.OPT_OUT, source=ConsentEvent.Source.AGENT, note="asked on the phone")
+    send_queued()
+    question = Message.objects.get(kind=Message.Kind.QUALIFICATION)
+    assert question.status == Message.Status.CANCELED and questions_sent(sms_outbox) == []
+
+
+def test_a_replayed_webhook_asks_nothing_twice(brokerage, sms_outbox):
+    missed_call()
+    sid = new_sid("SM")
+    for _ in range(2):
+        inbound_sms_record(line=line_by_number(number=DOWNTOWN_BUYER_LINE), message_sid=sid, from_number=CALLER, body="buying", media_urls=[])
+    send_queued()
+    assert Message.objects.filter(kind=Message.Kind.QUALIFICATION).count() == 1
+    assert timezone.now() >= Qualification.objects.get().started_at

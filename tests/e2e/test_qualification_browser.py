@@ -1,0 +1,62 @@
+"""Qualification over SMS in a real browser: a missed call, the caller answers the questions by
+text (signed webhooks in, the real Twilio SDK out to a loopback fake), and the agent watching
+the thread sees each question and answer, then the summary card and a hot-lead alert, live."""
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import CALLER
+from leads.models import Lead
+
+from .conftest import sign_in
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+ANSWERS = [
+    ("Hi! Is the Oak St house still available?", "are you looking to buy, sell, or both?"),
+    ("We want to buy", "When are you hoping to move?"),
+    ("asap, our lease is up next month", "What price range are you looking at?"),
+    ("400 to 450k", "Which area or ZIP code are you looking in?"),
+    ("78704", "Are you pre-approved for a mortgage, or paying cash?"),
+    ("Yes, pre-approved with Chase", "Thanks, that helps!"),
+]
+
+
+def test_the_agent_watches_the_caller_answer_and_gets_the_summary_and_a_hot_lead_alert(
+    page, live, twilio_http, fake_twilio, django_user_model,
+):
+    twilio_http.missed_call()
+    lead = Lead.objects.get(phone=CALLER)
+    sign_in(page, live.url, django_user_model, lead.assigned_agent.user.email)
+    page.goto(f"{live.url}/leads/{lead.pk}/")
+    expect(page.locator("#live-status")).to_have_text("Live")
+
+    for count, (answer, next_question) in enumerate(ANSWERS, start=2):
+        assert twilio_http.sms(answer).status_code == 200
+        # The question reached Twilio (the fake) and shows in the open thread, delivered.
+        assert fake_twilio.wait_for(lambda f: len(f._messages) >= count and next_question in f._messages[-1]["body"], timeout=5), [m["body"] for m in fake_twilio.messages]
+        expect(page.locator("#timeline .bubble.is-out").last).to_contain_text(next_question)
+        if count < len(ANSWERS) + 1:
+            expect(page.locator(".thread-asking")).to_be_visible()
+
+    card = page.locator("[data-qualification-card]")
+    expect(card).to_contain_text("Hot")
+    expect(card).to_contain_text("Buying")
+    expect(card).to_contain_text("$400k–$450k")
+    expect(card).to_contain_text("78704")
+    expect(card).to_contain_text("Pre-approved")
+    expect(page.locator(".thread-title .rating-hot")).to_have_text("Hot")
+    expect(page.locator(".thread-asking")).to_have_count(0)
+    toast = page.locator(".toast").filter(has_text="Hot lead")
+    expect(toast).to_contain_text(CALLER)
+    expect(page.locator(f"#row-{lead.pk} .rating-hot")).to_be_visible()
+    expect(page.locator("#timeline .bubble.is-out").last.locator(".delivery")).to_have_text("Delivered", timeout=5000)
+    if os.environ.get("TEXTBACK_SCREENSHOTS"):
+        page.screenshot(path=ROOT / "docs" / "inbox-qualification.png")
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.locator("[data-qualification-card]").scroll_into_view_if_needed()
+        page.screenshot(path=ROOT / "docs" / "inbox-qualification-phone.png")
