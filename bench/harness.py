@@ -147,6 +147,15 @@ class Webhooks:
         }
         return self.signed("/twilio/voice/dial-status/", params)
 
+    def sms(self, *, message_sid: str, caller: str, line: str, body: str) -> tuple[str, bytes, dict]:
+        """An inbound SMS as Twilio posts it (no Messaging Service)."""
+        return self.signed("/twilio/sms/incoming/", {
+            "ToCountry": "US", "ToState": "NY", "SmsMessageSid": message_sid, "NumMedia": "0", "ToCity": "",
+            "FromZip": "", "SmsSid": message_sid, "FromState": "NY", "SmsStatus": "received", "FromCity": "",
+            "Body": body, "FromCountry": "US", "To": line, "ToZip": "", "NumSegments": "1", "MessageSid": message_sid,
+            "AccountSid": ACCOUNT_SID, "From": caller, "ApiVersion": "2010-04-01",
+        })
+
     def floor(self, *, call_sid: str, caller: str, line: str) -> tuple[str, bytes, dict]:
         """A request shaped like dial-status, for the trivial view (same size, same headers)."""
         params = {**self._call_params(call_sid, caller, line), "DialCallStatus": "no-answer", "DialCallSid": "CA" + uuid.uuid4().hex}

@@ -48,7 +48,7 @@ from websockets.asyncio.client import connect as ws_connect
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
-    ACCOUNT_SID, OPEN_AROUND_THE_CLOCK, REPO, Stack, StackError, Webhooks, caller_number, machine_info, run_benchmark,
+    OPEN_AROUND_THE_CLOCK, REPO, Stack, StackError, Webhooks, caller_number, machine_info, run_benchmark,
     summary, write_result,
 )
 
@@ -265,19 +265,9 @@ async def client_read(client: Client, run: Run) -> None:
 # --- the texts ----------------------------------------------------------------------------------
 
 
-def sms_params(*, message_sid: str, caller: str, line: str, body: str) -> dict:
-    """What Twilio posts for an inbound SMS (no Messaging Service)."""
-    return {
-        "ToCountry": "US", "ToState": "NY", "SmsMessageSid": message_sid, "NumMedia": "0", "ToCity": "",
-        "FromZip": "", "SmsSid": message_sid, "FromState": "NY", "SmsStatus": "received", "FromCity": "",
-        "Body": body, "FromCountry": "US", "To": line, "ToZip": "", "NumSegments": "1", "MessageSid": message_sid,
-        "AccountSid": ACCOUNT_SID, "From": caller, "ApiVersion": "2010-04-01",
-    }
-
-
 async def post_text(http: aiohttp.ClientSession, hooks: Webhooks, run: Run, i: int, *, caller: str, line: str) -> None:
     message_sid = "SM" + uuid.uuid4().hex
-    url, body, headers = hooks.signed("/twilio/sms/incoming/", sms_params(message_sid=message_sid, caller=caller, line=line, body=run.body(i)))
+    url, body, headers = hooks.sms(message_sid=message_sid, caller=caller, line=line, body=run.body(i))
     record = {"caller": caller, "line": line, "status": 0, "error": ""}
     run.posts[i] = record
     record["sent_ns"] = time.perf_counter_ns()

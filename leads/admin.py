@@ -373,7 +373,7 @@ def _error_list(problems: list[str]) -> str:
 class TextbackTemplateForm(forms.ModelForm):
     class Meta:
         model = TextbackTemplate
-        fields = ["lead_type", "body"]
+        fields = ["lead_type", "language", "body"]
         widgets = {"body": forms.Textarea(attrs={"rows": 4, "cols": 80})}
 
     def clean_body(self):
@@ -418,16 +418,18 @@ def textback_preview_html(*, body: str, lead_type: str) -> str:
 @admin.register(TextbackTemplate)
 class TextbackTemplateAdmin(admin.ModelAdmin):
     form = TextbackTemplateForm
-    list_display = ["lead_type", "body", "updated_at"]
-    fields = ["lead_type", "body", "preview", "updated_at"]
+    list_display = ["lead_type", "language", "body", "updated_at"]
+    list_filter = ["language", "lead_type"]
+    fields = ["lead_type", "language", "body", "preview", "updated_at"]
     readonly_fields = ["preview", "updated_at"]
 
     def get_readonly_fields(self, request, obj=None):
-        # One template per lead type: the type is what the template is for, not something to edit.
-        return [*self.readonly_fields, "lead_type"] if obj else self.readonly_fields
+        # One template per lead type and language: they say what the template is for, not something to edit.
+        return [*self.readonly_fields, "lead_type", "language"] if obj else self.readonly_fields
 
     def has_add_permission(self, request):
-        return super().has_add_permission(request) and TextbackTemplate.objects.count() < len(LeadType.values)
+        every = len(LeadType.values) * len(TextbackTemplate.Language.values)
+        return super().has_add_permission(request) and TextbackTemplate.objects.count() < every
 
     def get_urls(self):
         preview = path("preview/", self.admin_site.admin_view(self.preview_view), name="leads_textbacktemplate_preview")

@@ -390,9 +390,17 @@ class MessageStatusEvent(models.Model):
 
 
 class TextbackTemplate(models.Model):
-    """The words of the first text, per lead type; brokers edit them in admin."""
+    """The words of the first text, per lead type and language; brokers edit them in admin."""
 
-    lead_type = models.CharField(max_length=16, choices=LeadType.choices, unique=True)
+    class Language(models.TextChoices):
+        ENGLISH = "en", "English"
+        SPANISH = "es", "Spanish"
+
+    lead_type = models.CharField(max_length=16, choices=LeadType.choices)
+    language = models.CharField(
+        max_length=8, choices=Language.choices, default=Language.ENGLISH,
+        help_text="Sent to callers known to write in this language (they wrote in it before).",
+    )
     body = models.TextField(
         help_text="Placeholders: {brokerage}, {listing}, {agent}, {office}. Keep it to one SMS segment "
         "(160 plain characters) and keep the opt-out wording."
@@ -400,12 +408,15 @@ class TextbackTemplate(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["lead_type"]
+        ordering = ["lead_type", "language"]
         verbose_name = "text-back template"
-        constraints = [_choices_check("lead_type", LeadType, "template_lead_type_valid")]
+        constraints = [
+            _choices_check("lead_type", LeadType, "template_lead_type_valid"),
+            models.UniqueConstraint(fields=["lead_type", "language"], name="template_one_per_type_and_language"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.get_lead_type_display()} text-back"
+        return f"{self.get_lead_type_display()} text-back ({self.get_language_display()})"
 
 
 class TwilioWebhookKind(models.TextChoices):

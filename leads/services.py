@@ -35,7 +35,7 @@ from leads.qualification import (
 from leads.signals import Milestone, lead_milestone
 from leads.selectors import lead_facts, lead_live_groups, text_gate
 from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
-from leads.textback import DEFAULT_TEMPLATES, segment_count, textback_render
+from leads.textback import DEFAULTS_BY_LANGUAGE, segment_count, textback_render
 from routing.models import Agent, TrackingNumber
 from routing.selectors import agent_phone_is_known
 from routing.services import (
@@ -422,9 +422,10 @@ def _textback_queue(*, lead: Lead, line: TrackingNumber, call: Call, now: dt.dat
         call.textback_skipped = skip_reason
         call.save(update_fields=["textback_skipped"])
         return None
-    template = TextbackTemplate.objects.filter(lead_type=line.lead_type).values_list("body", flat=True).first()
+    language = lead.language if lead.language in DEFAULTS_BY_LANGUAGE else "en"
+    template = TextbackTemplate.objects.filter(lead_type=line.lead_type, language=language).values_list("body", flat=True).first()
     body = textback_render(
-        template=template or DEFAULT_TEMPLATES[line.lead_type],
+        template=template or DEFAULTS_BY_LANGUAGE[language][line.lead_type],
         brokerage=line.office.brokerage.name,
         listing=line.listing,
         agent=lead.assigned_agent.name if lead.assigned_agent else "",
@@ -884,7 +885,7 @@ def qualification_on_reply(*, lead: Lead, line: TrackingNumber, body: str, now: 
     try:
         qualification = lead.qualification
     except Qualification.DoesNotExist:
-        qualification = _qualification_start(lead=lead, body=body, now=now)
+        qualification = _qualification_start(lead=lead, line=line, body=body, now=now)
         if qualification is None:
             return
     else:
@@ -893,7 +894,7 @@ def qualification_on_reply(*, lead: Lead, line: TrackingNumber, body: str, now: 
         if qualifier().wants_a_person(body):
             qualification_stop(lead=lead, now=now, reason="The caller asked for a person.")
             return
-        _qualification_language(qualification, lead, body)
+        _qualification_language(qualification, lead, line, body, now)
         question = Question(qualification.current)
         value = qualifier().read(question, body, today=timezone.localdate(now, lead.office.tz))
         if value is None and not qualification.clarifying:
@@ -921,7 +922,7 @@ def qualification_on_reply(*, lead: Lead, line: TrackingNumber, body: str, now: 
     _qualification_ask(qualification, lead=lead, line=line, now=now)
 
 
-def _qualification_start(*, lead: Lead, body: str, now: dt.datetime) -> Qualification | None:
+def _qualification_start(*, lead: Lead, line: TrackingNumber, body: str, now: dt.datetime) -> Qualification | None:
     playbook = _playbook(lead.office)
     if not (playbook.qualification_enabled and playbook.questions):
         return None
@@ -941,18 +942,35 @@ def _qualification_start(*, lead: Lead, body: str, now: dt.datetime) -> Qualific
         qualification.save()
         _person_requested_alert(lead)
         return None
-    _qualification_language(qualification, lead, body)
+    _qualification_language(qualification, lead, line, body, now)
     return qualification
 
 
-def _qualification_language(qualification: Qualification, lead: Lead, body: str) -> None:
-    """Ask in the language the caller writes in, once a reply reads clearly as English or Spanish."""
+def _qualification_language(qualification: Qualification, lead: Lead, line: TrackingNumber, body: str, now: dt.datetime) -> None:
+    """Ask in the language the caller writes in, once a reply reads clearly as English or Spanish;
+    a caller writing in a language their agent does not speak goes to an agent who does."""
     language = detect_language(body)
     if language and language != qualification.language:
         qualification.language = language
     if language and language != lead.language:
         lead.language = language
         lead.save(update_fields=["language"])
+        _route_to_a_speaker(lead, line, now)
+
+
+def _route_to_a_speaker(lead: Lead, line: TrackingNumber, now: dt.datetime) -> None:
+    """Before any human has answered, a lead is routed again for its language, when its agent
+    does not speak it and the office's routing finds someone who does."""
+    agent = lead.assigned_agent
+    if lead.language == "en" or agent is None or lead.language in agent.languages or lead.claim_deadline is not None:
+        return
+    decision = lead_route(facts=lead_facts(lead, line), current_agent=None, at=now)
+    if decision.agent is None or lead.language not in decision.agent.languages:
+        return
+    changed, alerted = _routing_record(lead, decision, now, previous_groups=lead_live_groups(lead))
+    lead.save(update_fields=changed)
+    for speaker in alerted:
+        _agent_alert_queue(lead=lead, line=line, agent=speaker, now=now)
 
 
 def _qualification_answer(qualification: Qualification, lead: Lead, question: Question, value: object, body: str) -> None:
@@ -1257,7 +1275,8 @@ def _claim_offer_expire(lead: Lead, now: dt.datetime) -> LeadEvent:
 def _lead_escalate(lead: Lead, now: dt.datetime) -> LeadEvent:
     office = lead.office
     step = escalation_step_next(
-        office=office, rule=lead.routing_rule, step=lead.escalation_step, current_agent=lead.assigned_agent, at=now
+        office=office, rule=lead.routing_rule, step=lead.escalation_step, current_agent=lead.assigned_agent, at=now,
+        language=lead.language,
     )
     previous, previous_groups = lead.assigned_agent, lead_live_groups(lead)
     minutes = int((now - lead.awaiting_reply_since).total_seconds() // 60)

@@ -23,6 +23,14 @@ DEFAULT_TEMPLATES = {
     LeadType.HOME_VALUE: "{brokerage}: thanks for calling about your home's value! An agent will text you here shortly. Reply STOP to opt out.",
     LeadType.GENERAL: "{brokerage}: sorry we missed your call! An agent will text you here shortly. Reply STOP to opt out.",
 }
+# For callers known to write Spanish. Plain GSM-7 letters (no accents), so each stays one segment.
+DEFAULT_TEMPLATES_ES = {
+    LeadType.BUYER: "{brokerage}: no pudimos atender su llamada sobre {listing}. Un agente le escribira aqui pronto. Responda STOP para salir.",
+    LeadType.SELLER: "{brokerage}: no pudimos atender su llamada. Un agente le escribira aqui pronto sobre la venta de su casa. Responda STOP para salir.",
+    LeadType.HOME_VALUE: "{brokerage}: gracias por llamar sobre el valor de su casa. Un agente le escribira aqui pronto. Responda STOP para salir.",
+    LeadType.GENERAL: "{brokerage}: no pudimos atender su llamada. Un agente le escribira aqui pronto. Responda STOP para salir.",
+}
+DEFAULTS_BY_LANGUAGE = {"en": DEFAULT_TEMPLATES, "es": DEFAULT_TEMPLATES_ES}
 PLACEHOLDERS = ("brokerage", "listing", "agent", "office")
 SNIPPET_PLACEHOLDERS = ("agent", "brokerage", "listing")  # the agent's canned replies
 SINGLE_SEGMENT_GSM7 = 160

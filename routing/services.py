@@ -73,11 +73,23 @@ def weighted_turn(*, weights: dict[int, int], credits: dict[int, float]) -> tupl
     return chosen, earned
 
 
+def _speakers_first(available: list[tuple[Agent, int]], language: str, skipped: list[tuple[str, str]]) -> list[tuple[Agent, int]]:
+    """A lead who writes in a language goes to the available agents who speak it, when there are
+    any; the others are passed over, with the reason. English is everyone's."""
+    if not language or language == "en":
+        return available
+    speakers = [(agent, weight) for agent, weight in available if language in agent.languages]
+    if not speakers:
+        return available
+    skipped.extend((agent.name, f"does not speak {language}") for agent, _ in available if language not in agent.languages)
+    return speakers
+
+
 def pool_pick(
-    rule: RoutingRule, *, at: dt.datetime, skipped: list[tuple[str, str]], exclude: set[int] = frozenset()
+    rule: RoutingRule, *, at: dt.datetime, skipped: list[tuple[str, str]], exclude: set[int] = frozenset(), language: str = "",
 ) -> Agent | None:
-    """The next available agent of the rule's pool in weighted turn; unavailable ones are added
-    to `skipped` with the reason.
+    """The next available agent of the rule's pool in weighted turn (among those who speak the
+    lead's language, when any do); unavailable ones are added to `skipped` with the reason.
 
     The rule's row is locked while its turns move, so simultaneous missed calls take turns one
     after another: no agent is picked out of turn and no turn is lost (a row lock on PostgreSQL;
@@ -92,10 +104,11 @@ def pool_pick(
         skipped.extend(found.skipped)
         if not found.available:
             return None
-        agents = {agent.pk: agent for agent, _ in found.available}
+        available = _speakers_first(found.available, language, skipped)
+        agents = {agent.pk: agent for agent, _ in available}
         turns = {t.agent_id: t for t in RoundRobinTurn.objects.filter(rule=rule, agent_id__in=agents)}
         chosen, credits = weighted_turn(
-            weights={agent.pk: weight for agent, weight in found.available},
+            weights={agent.pk: weight for agent, weight in available},
             credits={agent_id: turn.credit for agent_id, turn in turns.items()},
         )
         existing, new = [], []
@@ -129,7 +142,7 @@ def _fallback(rule: RoutingRule, facts: LeadFacts, *, at: dt.datetime, skipped: 
         agent = _available_one(rule.fallback_agent, at=at, skipped=skipped)
     elif rule.fallback == Fallback.RULE and rule.fallback_rule is not None:
         target = f"the pool of “{rule.fallback_rule.name}”"
-        agent = pool_pick(rule.fallback_rule, at=at, skipped=skipped)
+        agent = pool_pick(rule.fallback_rule, at=at, skipped=skipped, language=facts.language)
     if agent is None and rule.fallback != Fallback.POND:
         why += f"; {target} could not take it either, so the office pond"
         target = "the office pond"
@@ -154,7 +167,7 @@ def lead_route(*, facts: LeadFacts, current_agent: Agent | None, at: dt.datetime
     if strategy == Strategy.POND:
         return RoutingDecision(agent=None, rule=rule, strategy=strategy, target="the office pond", skipped=skipped)
     if strategy == Strategy.ROUND_ROBIN:
-        agent = pool_pick(rule, at=at, skipped=skipped)
+        agent = pool_pick(rule, at=at, skipped=skipped, language=facts.language)
         target, why = "weighted round-robin", "nobody in the pool is available"
     elif strategy == Strategy.FIRST_TO_CLAIM:
         found = availability(rule_pool(rule), at=at)
@@ -162,7 +175,7 @@ def lead_route(*, facts: LeadFacts, current_agent: Agent | None, at: dt.datetime
         if found.available:
             return RoutingDecision(
                 agent=None, rule=rule, strategy=strategy, target="first to claim", skipped=skipped,
-                offered_to=[a for a, _ in found.available], claim_deadline=at + dt.timedelta(minutes=rule.claim_timeout_minutes),
+                offered_to=[a for a, _ in _speakers_first(found.available, facts.language, skipped)], claim_deadline=at + dt.timedelta(minutes=rule.claim_timeout_minutes),
             )
         agent, target, why = None, "first to claim", "nobody in the pool is available"
     elif strategy == Strategy.AGENT:
@@ -207,7 +220,7 @@ class EscalationStep:
 
 
 def escalation_step_next(
-    *, office: Office, rule: RoutingRule | None, step: int, current_agent: Agent | None, at: dt.datetime
+    *, office: Office, rule: RoutingRule | None, step: int, current_agent: Agent | None, at: dt.datetime, language: str = "",
 ) -> EscalationStep:
     """The rung after `step` on the office's ladder: other agents of the lead's pool (as many as
     the office says), the team leader, then a broker or the pond; after that the ladder keeps
@@ -219,7 +232,7 @@ def escalation_step_next(
     rule = rule or office_catch_all(office=office)
     step += 1
     if step <= agent_steps:
-        agent = pool_pick(rule, at=at, skipped=skipped, exclude=exclude)
+        agent = pool_pick(rule, at=at, skipped=skipped, exclude=exclude, language=language)
         if agent is not None:
             return EscalationStep(step=step, rung="next agent in the pool", agent=agent, alerted=[agent], skipped=skipped)
         step = agent_steps + 1

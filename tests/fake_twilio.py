@@ -23,7 +23,7 @@ then the control API:
 
     GET  /_fake/health                  {"ok": true}
     GET  /_fake/messages                accepted messages, each with received_ns (time.time_ns())
-    GET  /_fake/wait?to=+1555...&timeout=5   block until a message to that number arrived
+    GET  /_fake/wait?to=+1555...&timeout=5[&nth=2]   block until the (nth) message to that number arrived
     GET  /_fake/calls                   accepted calls (with the TwiML their Url answered) and rejected ones
     GET  /_fake/callbacks               callbacks posted and the HTTP status they got
     GET  /_fake/stats                   counts only (cheap to poll)
@@ -317,10 +317,10 @@ class FakeTwilio:
                     return None
                 self._lock.wait(remaining)
 
-    def wait_message(self, to: str, timeout: float = 5.0) -> dict | None:
-        """The first message to ``to``, waiting up to ``timeout`` seconds for it."""
-        found = self.wait_for(lambda f: f._by_to.get(to), timeout)
-        return dict(found[0]) if found else None
+    def wait_message(self, to: str, timeout: float = 5.0, nth: int = 1) -> dict | None:
+        """The ``nth`` message to ``to`` (the first by default), waiting up to ``timeout`` seconds for it."""
+        found = self.wait_for(lambda f: len(f._by_to.get(to, ())) >= nth and f._by_to[to], timeout)
+        return dict(found[nth - 1]) if found else None
 
     def wait_messages(self, count: int, timeout: float = 5.0) -> bool:
         return bool(self.wait_for(lambda f: len(f._messages) >= count, timeout))
@@ -719,7 +719,9 @@ class _Handler(BaseHTTPRequestHandler):
         if (method, path) == ("GET", "/_fake/callbacks"):
             return self._send_json(200, {"callbacks": fake.callbacks})
         if (method, path) == ("GET", "/_fake/wait"):
-            message = fake.wait_message(query.get("to", ""), timeout=min(float(query.get("timeout", 5)), 60))
+            message = fake.wait_message(
+                query.get("to", ""), timeout=min(float(query.get("timeout", 5)), 60), nth=max(1, int(query.get("nth", 1))),
+            )
             return self._send_json(200 if message else 404, {"message": message})
         if (method, path) == ("POST", "/_fake/reset"):
             fake.reset()

@@ -313,7 +313,7 @@ def template_post(broker, template: TextbackTemplate, body: str):
 
 
 def test_it_refuses_a_template_without_opt_out_wording(broker):
-    template = TextbackTemplate.objects.get(lead_type="general")
+    template = TextbackTemplate.objects.get(lead_type="general", language="en")
     original = template.body
     response = template_post(broker, template, "{brokerage}: sorry we missed your call! An agent will text you shortly.")
     assert response.status_code == 200
@@ -332,7 +332,7 @@ def test_it_refuses_a_template_without_opt_out_wording(broker):
     ],
 )
 def test_it_refuses_placeholders_that_are_not_bare_names(broker, body, problem):
-    template = TextbackTemplate.objects.get(lead_type="general")
+    template = TextbackTemplate.objects.get(lead_type="general", language="en")
     original = template.body
     response = template_post(broker, template, body)
     assert response.status_code == 200 and problem in response.content.decode()
@@ -340,14 +340,14 @@ def test_it_refuses_placeholders_that_are_not_bare_names(broker, body, problem):
 
 
 def test_it_saves_a_good_template(broker):
-    template = TextbackTemplate.objects.get(lead_type="seller")
+    template = TextbackTemplate.objects.get(lead_type="seller", language="en")
     body = "{brokerage}: thanks for calling! {agent} will text you shortly. Reply STOP to opt out."
     assert template_post(broker, template, body).status_code == 302
     assert TextbackTemplate.objects.get(pk=template.pk).body == body
 
 
 def test_it_previews_the_template_as_a_caller_would_read_it(broker):
-    template = TextbackTemplate.objects.get(lead_type="buyer")
+    template = TextbackTemplate.objects.get(lead_type="buyer", language="en")
     content = broker.get(url(TextbackTemplate, "change", template.pk)).content.decode()
     assert 'id="textback-preview"' in content
     assert "Harbor &amp; Oak Realty: sorry we missed your call about 12 Oak St!" in content

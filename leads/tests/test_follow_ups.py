@@ -25,12 +25,12 @@ pytestmark = pytest.mark.django_db
 MORNING = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)
 
 
-def missed_call_texted_back(at: dt.datetime = MORNING) -> Lead:
+def missed_call_texted_back(at: dt.datetime = MORNING, caller: str = CALLER) -> Lead:
     with time_machine.travel(at, tick=False):
-        missed_call_record(line=line_by_number(number=DOWNTOWN_BUYER_LINE), call_sid=new_sid("CA"), from_number=CALLER, reason="no_answer")
+        missed_call_record(line=line_by_number(number=DOWNTOWN_BUYER_LINE), call_sid=new_sid("CA"), from_number=caller, reason="no_answer")
         for pk in Message.objects.filter(status=Message.Status.QUEUED).values_list("pk", flat=True):
             message_send(message_id=pk)
-    return Lead.objects.get(phone=CALLER)
+    return Lead.objects.get(phone=caller)
 
 
 def run_at(at: dt.datetime) -> int:
@@ -129,8 +129,7 @@ def test_an_office_can_turn_the_sequence_off_or_change_its_minutes(brokerage, sm
     Playbook.objects.create(office=office, follow_up_enabled=False)
     assert steps(missed_call_texted_back()) == []
     Playbook.objects.filter(office=office).update(follow_up_enabled=True, call_back_after_minutes=5, email_after_minutes=30)
-    Lead.objects.all().delete()
-    lead = missed_call_texted_back(at=MORNING + dt.timedelta(days=1))
+    lead = missed_call_texted_back(caller="+15555551299")
     assert [f.due_at - f.textback.queued_at for f in lead.follow_ups.order_by("due_at")] == [dt.timedelta(minutes=5), dt.timedelta(minutes=30)]
 
 

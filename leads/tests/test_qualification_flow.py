@@ -2,6 +2,8 @@
 which questions a caller is asked and when, what their answers put on the lead, when the
 script stops, and what the agent is told."""
 
+import datetime as dt
+
 import pytest
 from django.utils import timezone
 
@@ -13,6 +15,7 @@ from inbox.tests.conftest import agent
 from leads.models import Lead, LeadEvent, Message, Playbook, Qualification
 from leads.services import call_answered_record, inbound_sms_record, message_send, missed_call_record
 from leads.signals import lead_milestone
+from routing.models import Agent
 from routing.selectors import line_by_number
 
 pytestmark = pytest.mark.django_db
@@ -234,3 +237,38 @@ def test_a_replayed_webhook_asks_nothing_twice(brokerage, sms_outbox):
     send_queued()
     assert Message.objects.filter(kind=Message.Kind.QUALIFICATION).count() == 1
     assert timezone.now() >= Qualification.objects.get().started_at
+
+
+def test_a_caller_writing_spanish_is_handed_to_a_spanish_speaking_agent(brokerage, sms_outbox):
+    lead = missed_call()
+    english_only = lead.assigned_agent
+    speaker = Agent.objects.filter(office=lead.office, role="agent").exclude(pk=english_only.pk).get()
+    Agent.objects.filter(pk=speaker.pk).update(languages=["en", "es"])
+    text("Hola, quiero comprar una casa")
+    lead.refresh_from_db()
+    assert lead.assigned_agent == speaker and lead.language == "es"
+    event = lead.events.filter(kind=LeadEvent.Kind.ASSIGNED).latest("id")
+    assert {"agent": english_only.name, "reason": "does not speak es"} in event.detail["skipped"]
+    # The questions go on in Spanish, and the thanks names the new agent.
+    for reply in ["en dos meses", "hasta 400 mil", "78704", "si, ya tengo la pre-aprobacion"]:
+        text(reply)
+    assert questions_sent(sms_outbox)[-1] == f"¡Gracias, eso nos ayuda! {speaker.name.split()[0]} le escribira en breve."
+    assert Lead.objects.get(pk=lead.pk).rating == "hot"
+
+
+def test_an_english_speaking_agent_keeps_a_spanish_lead_when_nobody_speaks_spanish(brokerage, sms_outbox):
+    lead = missed_call()
+    text("Hola, quiero comprar una casa")
+    assert Lead.objects.get(pk=lead.pk).assigned_agent == lead.assigned_agent
+
+
+def test_a_caller_known_to_write_spanish_gets_the_spanish_text_back(brokerage, sms_outbox):
+    missed_call()
+    text("Hola, quiero comprar una casa")
+    # A week later the conversation is closed and they call again.
+    Message.objects.filter(kind=Message.Kind.TEXTBACK).update(created_at=timezone.now() - dt.timedelta(days=7))
+    Lead.objects.filter(phone=CALLER).update(status=Lead.Status.CLOSED)
+    missed_call()
+    assert Message.objects.filter(kind=Message.Kind.TEXTBACK).order_by("pk").last().body == (
+        "Harbor & Oak Realty: no pudimos atender su llamada sobre 12 Oak St. Un agente le escribira aqui pronto. Responda STOP para salir."
+    )

@@ -2,6 +2,7 @@ import pytest
 
 from leads.textback import (
     DEFAULT_TEMPLATES,
+    DEFAULTS_BY_LANGUAGE,
     gsm7_length,
     is_gsm7,
     plain_text,
@@ -14,19 +15,22 @@ LONG_BROKERAGE = "Harbor & Oak Realty Group"
 LONG_LISTING = "12345 North Longstreet Avenue, Unit 1204, Lakeside Heights"
 
 
-@pytest.mark.parametrize("lead_type", DEFAULT_TEMPLATES.keys())
-def test_it_fits_each_default_text_back_in_one_plain_segment(lead_type):
+EVERY_DEFAULT = [(language, lead_type) for language, templates in DEFAULTS_BY_LANGUAGE.items() for lead_type in templates]
+
+
+@pytest.mark.parametrize(("language", "lead_type"), EVERY_DEFAULT)
+def test_it_fits_each_default_text_back_in_one_plain_segment(language, lead_type):
     body = textback_render(
-        template=DEFAULT_TEMPLATES[lead_type], brokerage=LONG_BROKERAGE, listing=LONG_LISTING,
+        template=DEFAULTS_BY_LANGUAGE[language][lead_type], brokerage=LONG_BROKERAGE, listing=LONG_LISTING,
         agent="Alexandra Smith", office="Downtown",
     )
     assert is_gsm7(body) and gsm7_length(body) <= 160 and segment_count(body) == 1
-    assert body.startswith(LONG_BROKERAGE) and "Reply STOP to opt out." in body
+    assert body.startswith(LONG_BROKERAGE) and "STOP" in body
 
 
-@pytest.mark.parametrize("lead_type", DEFAULT_TEMPLATES.keys())
-def test_it_accepts_each_default_template(lead_type):
-    assert template_problems(DEFAULT_TEMPLATES[lead_type]) == []
+@pytest.mark.parametrize(("language", "lead_type"), EVERY_DEFAULT)
+def test_it_accepts_each_default_template(language, lead_type):
+    assert template_problems(DEFAULTS_BY_LANGUAGE[language][lead_type]) == []
 
 
 def test_it_shortens_a_long_listing_rather_than_splitting_the_text():

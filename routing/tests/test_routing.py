@@ -278,3 +278,22 @@ def test_a_repeat_caller_rings_only_their_agent(brokerage):
     lead = miss()
     plan = call_ring_plan(line=line_by_number(number=DOWNTOWN_BUYER_LINE), from_number=CALLER)
     assert plan.agents == [lead.assigned_agent]
+
+
+def test_a_lead_who_writes_spanish_goes_to_the_spanish_speakers_of_the_pool(brokerage):
+    rule(name="Buyers", strategy="round_robin", members={"ann": 1, "ben": 1})
+    Agent.objects.filter(user__email="ben@example.com").update(languages=["en", "es"])
+    Lead.objects.create(phone="+15555551301", office=downtown(), line=line_by_number(number=DOWNTOWN_BUYER_LINE), language="es")
+    lead = miss("+15555551301")
+    assert lead.assigned_agent == agent("ben")
+    assert {"agent": "Ann Lee", "reason": "does not speak es"} in routed(lead).detail["skipped"]
+    # Round-robin among the speakers: Ben again, while an English caller takes the usual turn.
+    Lead.objects.create(phone="+15555551302", office=downtown(), line=line_by_number(number=DOWNTOWN_BUYER_LINE), language="es")
+    assert miss("+15555551302").assigned_agent == agent("ben")
+
+
+def test_with_no_speaker_available_a_spanish_lead_still_gets_an_agent(brokerage):
+    rule(name="Buyers", strategy="round_robin", members={"ann": 1, "ben": 1})
+    Agent.objects.filter(user__email="ben@example.com").update(languages=["en", "es"], on_duty=False)
+    Lead.objects.create(phone="+15555551303", office=downtown(), line=line_by_number(number=DOWNTOWN_BUYER_LINE), language="es")
+    assert miss("+15555551303").assigned_agent == agent("ann")

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from compliance.models import ConsentEvent
 from conftest import CALLER, DOWNTOWN_BUYER_LINE, LAKESIDE_LINE
-from leads.models import Lead, Message
+from leads.models import Lead, Message, Playbook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -17,6 +17,8 @@ from .conftest import sign_in
 def test_an_inbound_text_appears_live_in_the_open_inbox_and_thread(page, live, twilio_http, django_user_model):
     twilio_http.missed_call()
     lead = Lead.objects.get(phone=CALLER)
+    # No qualification question, whose text would take the list row's preview a moment later.
+    Playbook.objects.create(office=lead.office, qualification_enabled=False)
     agent = lead.assigned_agent
     sign_in(page, live.url, django_user_model, agent.user.email)
     page.goto(f"{live.url}/leads/{lead.pk}/")
