@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from compliance.models import ConsentEvent
 from compliance.services import consent_record
@@ -272,3 +273,36 @@ def test_a_caller_known_to_write_spanish_gets_the_spanish_text_back(brokerage, s
     assert Message.objects.filter(kind=Message.Kind.TEXTBACK).order_by("pk").last().body == (
         "Harbor & Oak Realty: no pudimos atender su llamada sobre 12 Oak St. Un agente le escribira aqui pronto. Responda STOP para salir."
     )
+
+
+# Replies a caller might send at any point: answers, noise, a request for a person, Spanish.
+REPLIES = [
+    "buying", "selling", "both", "asap", "in 3 months", "next spring", "450k", "under 500", "78704", "12 Oak St",
+    "pre-approved", "cash", "not yet", "hmm", "what?", "ok", "lol", "", "Can someone call me?", "quiero comprar",
+    "hasta 400 mil", "ya tengo la pre-aprobacion", "idk",
+]
+_callers = (f"+1555557{n:04d}" for n in range(10_000))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(replies=st.lists(st.sampled_from(REPLIES), min_size=1, max_size=16), questions=st.permutations(
+    ["intent", "timeline", "budget", "area", "pre_approved"]).map(lambda q: q[:3]))
+def test_any_replies_end_the_script_without_a_loop(brokerage, sms_outbox, replies, questions):
+    """Whatever the caller sends, each question is asked at most twice, nothing follows the end
+    of the script, and the script ends once every question is answered or given up on."""
+    caller = next(_callers)
+    Playbook.objects.update_or_create(office=line_by_number(number=DOWNTOWN_BUYER_LINE).office, defaults={"questions": questions})
+    missed_call(caller)
+    text("hello", caller)
+    for reply in replies:
+        text(reply, caller)
+    qualification = Qualification.objects.get(lead__phone=caller)
+    asked = list(Message.objects.filter(lead__phone=caller, kind=Message.Kind.QUALIFICATION).order_by("pk").values_list("body", flat=True))
+    assert all(asked.count(body) <= 1 for body in asked)  # a question and its clarification differ: no text twice
+    assert len(asked) <= 2 * len(questions) + 1
+    settled = set(qualification.answers) | set(qualification.unclear)
+    if qualification.state == Qualification.State.DONE:
+        assert asked[-1].startswith("Thanks") or asked[-1].startswith("¡Gracias")
+        assert settled >= set(questions) - {"pre_approved"}
+    elif qualification.state == Qualification.State.ASKING:
+        assert len(replies) < 2 * len(questions)  # still asking only while replies ran short
