@@ -3,6 +3,7 @@ every write: one delivery per endpoint and milestone, one attempt row per HTTP r
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.db.models import Q
 
 from leads.models import Lead
@@ -88,8 +89,9 @@ class DeliveryStatus(models.TextChoices):
 class CrmDelivery(models.Model):
     """One milestone of one lead for one endpoint: written with the milestone, sent by a worker.
 
-    The payload is built when the row is written, so the log shows exactly what was sent, and a
-    retry hours later sends the same event rather than whatever the lead looks like by then.
+    The payload is built when a worker first claims the row (off the text-back's path) and kept,
+    so the log shows exactly what was sent, and a retry hours later sends the same event rather
+    than whatever the lead looks like by then.
     """
 
     Status = DeliveryStatus
@@ -97,7 +99,8 @@ class CrmDelivery(models.Model):
     endpoint = models.ForeignKey(CrmEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="crm_deliveries")
     milestone = models.CharField(max_length=16, choices=MILESTONE_CHOICES)
-    payload = models.JSONField()
+    occurred_at = models.DateTimeField(default=timezone.now, help_text="When the milestone happened.")
+    payload = models.JSONField(help_text="What is posted, built on the first attempt and kept for every retry.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(

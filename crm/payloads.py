@@ -40,7 +40,7 @@ def follow_up_boss_type(snapshot: dict) -> str:
     return "General Inquiry"
 
 
-def qualification_summary(snapshot: dict) -> list[str]:
+def qualification_facts(snapshot: dict) -> list[str]:
     """What the caller told us, one fact a line, for an agent skimming the CRM's timeline."""
     lead, qualification = snapshot["lead"], snapshot["qualification"]
     facts = []
@@ -82,7 +82,8 @@ def milestone_description(snapshot: dict, milestone: str) -> str:
     lead = snapshot["lead"]
     if milestone == Milestone.MISSED_CALL:
         line = lead["line"]
-        return f"Missed call to {line['number']} ({line['source']}); Textback texted the caller back."
+        texted = any(m["direction"] == "out" and m["sender"] == "system" for m in snapshot["messages"])
+        return f"Missed call to {line['number']} ({line['source']})" + ("; Textback texted the caller back." if texted else ".")
     if milestone == Milestone.QUALIFIED:
         stop = (snapshot["qualification"] or {}).get("stop_reason")
         return f"Qualification by text stopped: {stop}" if stop else "Answered Textback's qualification questions by text."
@@ -111,7 +112,7 @@ def follow_up_boss_event(snapshot: dict, *, milestone: str, at: dt.datetime, end
         "code": lead["zip_code"] or line["zip_code"],
         "price": lead["price"] or line["price"],
     }
-    summary, conversation = qualification_summary(snapshot), conversation_lines(snapshot)
+    summary, conversation = qualification_facts(snapshot), conversation_lines(snapshot)
     message = "\n".join([*summary, *([""] if summary and conversation else []), *conversation])
     event = {
         "source": lead["source"] or SYSTEM,

@@ -58,19 +58,25 @@ def crm_deliveries_record(*, lead: Lead, milestone: str, at: dt.datetime) -> lis
 
 
 def _deliveries_write(*, lead: Lead, milestone: str, at: dt.datetime, endpoints: list[CrmEndpoint]) -> list[CrmDelivery]:
-    snapshot = lead_snapshot(lead=lead)
-    deliveries = []
-    now = timezone.now()
-    for endpoint in endpoints:
-        delivery = CrmDelivery.objects.create(endpoint=endpoint, lead=lead, milestone=milestone, payload={}, next_attempt_at=now)
-        if endpoint.kind == EndpointKind.FOLLOW_UP_BOSS:
-            delivery.payload = follow_up_boss_event(snapshot, milestone=milestone, at=at, endpoint=endpoint)
-        else:
-            delivery.payload = webhook_event(snapshot, delivery_id=delivery.pk, milestone=milestone, at=at)
-        delivery.save(update_fields=["payload"])
+    """Only the rows here: the payload is built by the worker that first claims each delivery
+    (`_payload_build`), so the missed call's transaction (the text-back's path) reads nothing more."""
+    deliveries = CrmDelivery.objects.bulk_create([
+        CrmDelivery(endpoint=endpoint, lead=lead, milestone=milestone, payload={}, occurred_at=at, next_attempt_at=timezone.now())
+        for endpoint in endpoints
+    ])
+    for delivery in deliveries:
         transaction.on_commit(lambda pk=delivery.pk: _enqueue_send(pk))
-        deliveries.append(delivery)
     return deliveries
+
+
+def _payload_build(delivery: CrmDelivery) -> None:
+    """The lead as it stands when the delivery is first sent, kept: every retry posts the same
+    bytes, and the log shows exactly what the CRM got."""
+    snapshot = lead_snapshot(lead=Lead.objects.select_related("office__brokerage", "line", "assigned_agent__user").get(pk=delivery.lead_id))
+    if delivery.endpoint.kind == EndpointKind.FOLLOW_UP_BOSS:
+        delivery.payload = follow_up_boss_event(snapshot, milestone=delivery.milestone, at=delivery.occurred_at, endpoint=delivery.endpoint)
+    else:
+        delivery.payload = webhook_event(snapshot, delivery_id=delivery.pk, milestone=delivery.milestone, at=delivery.occurred_at)
 
 
 def _enqueue_send(delivery_id: int) -> None:
@@ -134,9 +140,11 @@ def _claim(delivery_id: int, now: dt.datetime) -> CrmDelivery | None:
             delivery.last_error = "The endpoint was disabled before this was sent."
             delivery.save(update_fields=["status", "next_attempt_at", "last_error"])
             return delivery
+        if not delivery.payload:
+            _payload_build(delivery)
         delivery.attempts += 1
         delivery.next_attempt_at = now + LEASE
-        delivery.save(update_fields=["attempts", "next_attempt_at"])
+        delivery.save(update_fields=["attempts", "next_attempt_at", "payload"])
         return delivery
 
 

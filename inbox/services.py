@@ -108,6 +108,7 @@ def lead_outcome_set(*, actor: Agent, lead: Lead, outcome: str, appointment_at: 
             lead.status = Lead.Status.ENGAGED
             fields.append("status")
         lead.save(update_fields=fields)
+        qualification_stop(lead=lead, now=now, reason="An agent set the outcome.")
         text = lead.get_outcome_display()
         if lead.appointment_at:
             local = timezone.localtime(lead.appointment_at, lead.office.tz)

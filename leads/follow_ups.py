@@ -25,13 +25,15 @@ from leads.services import _lead_lock, lead_call_back_request, lead_event_publis
 logger = logging.getLogger(__name__)
 
 SWEEP_BATCH = 200
+EMAIL_LEASE = dt.timedelta(minutes=5)  # longer than EMAIL_TIMEOUT: a step being sent is not run twice
+EMAIL_ATTEMPTS = 5
 
 _EMAIL = {
     "en": (
         "{brokerage}: following up on your call",
         "Hi{name},\n\nWe missed your call earlier and texted you at {phone}. {agent} would love to help: reply to this "
         "email, or text or call us at {line}.\n\n{brokerage}\n\nYou are getting this because you asked us to keep in touch. "
-        "Reply STOP to this email and we will not email you again.",
+        "Not interested? Reply to let us know and we will not email you again.",
     ),
     "es": (
         "{brokerage}: seguimiento de su llamada",
@@ -107,8 +109,24 @@ def follow_up_run(*, follow_up_id: int, now: dt.datetime | None = None) -> Follo
             return follow_up
         if follow_up.step == FollowUp.Step.CALL_BACK:
             _call_back_task(follow_up, now=now)
-        else:
-            _email(follow_up, now=now)
+            return follow_up
+        email = _email_compose(follow_up, now=now)
+        if email is None:
+            return follow_up
+        # Leased, not locked: nothing is held while the mail server answers. Should this process
+        # die before recording the answer, the lease runs out and the email goes again: at least
+        # once, never lost.
+        follow_up.due_at, follow_up.note = now + EMAIL_LEASE, "Sending the email."
+        follow_up.attempts += 1
+        follow_up.save(update_fields=["due_at", "note", "attempts"])
+    try:
+        email.send()
+    except Exception as exc:
+        return _email_failed(follow_up_id=follow_up.pk, now=now, error=exc)
+    with transaction.atomic():
+        _lead_lock(follow_up.lead_id)
+        follow_up = FollowUp.objects.select_for_update(of=("self",)).select_related("lead").get(pk=follow_up.pk)
+        _finish(follow_up, FollowUp.Status.DONE, now=now, note=f"Emailed {email.to[0]}.")
     return follow_up
 
 
@@ -139,7 +157,7 @@ def _sequence_cancel(follow_up: FollowUp, *, now: dt.datetime, reason: str) -> N
 
 
 def _call_back_task(follow_up: FollowUp, *, now: dt.datetime) -> None:
-    minutes = round((now - follow_up.textback.created_at).total_seconds() / 60)
+    minutes = round((now - (follow_up.textback.sent_at or follow_up.textback.created_at)).total_seconds() / 60)
     reason = f"No reply to the text-back in {minutes} minutes."
     created = lead_call_back_request(
         lead=follow_up.lead, reason=reason, now=now, task="Follow-up: call them back.", title="Call back: the text-back got no reply",
@@ -149,11 +167,27 @@ def _call_back_task(follow_up: FollowUp, *, now: dt.datetime) -> None:
     follow_up.save(update_fields=["status", "note", "done_at"])
 
 
-def _email(follow_up: FollowUp, *, now: dt.datetime) -> None:
+def _email_failed(*, follow_up_id: int, now: dt.datetime, error: Exception) -> FollowUp:
+    """The mail server refused or timed out: try again later, a few times, then say so."""
+    logger.warning("follow-up email %s failed: %s", follow_up_id, error)
+    with transaction.atomic():
+        lead_id = FollowUp.objects.filter(pk=follow_up_id).values_list("lead_id", flat=True).get()
+        _lead_lock(lead_id)
+        follow_up = FollowUp.objects.select_for_update(of=("self",)).select_related("lead").get(pk=follow_up_id)
+        if follow_up.attempts >= EMAIL_ATTEMPTS:
+            _finish(follow_up, FollowUp.Status.SKIPPED, now=now, note=f"The mail server refused it {follow_up.attempts} times: {error}")
+        else:
+            follow_up.due_at = now + min(dt.timedelta(minutes=2 ** (follow_up.attempts - 1)), dt.timedelta(minutes=30))
+            follow_up.note = f"Sending failed ({error}); trying again."[:255]
+            follow_up.save(update_fields=["due_at", "note"])
+    return follow_up
+
+
+def _email_compose(follow_up: FollowUp, *, now: dt.datetime) -> EmailMessage | None:
     lead = follow_up.lead
     if not lead.email:
         _finish(follow_up, FollowUp.Status.SKIPPED, now=now, note="No email address for the caller.")
-        return
+        return None
     language = lead.language if lead.language in _EMAIL else "en"
     subject, body = _EMAIL[language]
     brokerage = lead.office.brokerage.name
@@ -163,10 +197,7 @@ def _email(follow_up: FollowUp, *, now: dt.datetime) -> None:
         "agent": agent, "line": follow_up.textback.line.number,
     }
     reply_to = [lead.assigned_agent.user.email] if lead.assigned_agent and lead.assigned_agent.user.email else None
-    # Sent inside the step's transaction: if the mail server refuses, the step stays scheduled and
-    # the next sweep tries again; nothing is marked done that did not go.
-    EmailMessage(
+    return EmailMessage(
         subject=subject.format(**values), body=body.format(**values), from_email=settings.DEFAULT_FROM_EMAIL,
         to=[lead.email], reply_to=reply_to,
-    ).send()
-    _finish(follow_up, FollowUp.Status.DONE, now=now, note=f"Emailed {lead.email}.")
+    )

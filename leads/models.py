@@ -679,7 +679,7 @@ class FollowUpStatus(models.TextChoices):
 
 class FollowUp(models.Model):
     """One step of the sequence after an unanswered text-back, written when the text-back is
-    queued (so a restart loses none) and run by the sweep when due, unless the caller or a human
+    sent (so a restart loses none) and run by the sweep when due, unless the caller or a human
     got in touch first."""
 
     Step = FollowUpStep
@@ -691,6 +691,7 @@ class FollowUp(models.Model):
     due_at = models.DateTimeField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.SCHEDULED)
     note = models.CharField(max_length=255, blank=True, help_text="What happened, or why it did not.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Tries at sending the email.")
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

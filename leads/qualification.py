@@ -67,6 +67,10 @@ class Qualifier(Protocol):
     def read(self, question: Question, text: str, *, today: dt.date) -> object | None:
         """The answer's value for `question`, or None when it is unclear."""
 
+    def read_volunteered(self, question: Question, text: str) -> object | None:
+        """An answer to `question` given before it was asked, or None; only what cannot be
+        mistaken for an answer to something else."""
+
     def wants_a_person(self, text: str) -> bool:
         """The caller asks for a human: the script stops at once."""
 
@@ -127,12 +131,30 @@ _MONTHS = {
 }
 
 
+def _timeline_span(words: str) -> int | None:
+    """Months in "3 months", "2-3 months", "a couple of weeks", "un año"."""
+    number = r"(\d+(?:\.\d+)?|" + "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True)) + ")"
+    unit = "(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + ")"
+    span = re.search(number + r"(?:\s*(?:-|to|a|or|o)\s*" + number + r")?\s*" + unit + r"\b", words)
+    if span is None:
+        return None
+    first = _NUMBER_WORDS.get(span.group(1)) or float(span.group(1))
+    last = (_NUMBER_WORDS.get(span.group(2)) or float(span.group(2))) if span.group(2) else first
+    return round(max(first, last) * _UNITS[span.group(3)])
+
+
 def read_timeline(text: str, *, today: dt.date) -> int | None:
     """Months until the caller means to move: 0 for now, 12 for "not for a while"."""
     words = normalise(text)
     if _has(words, r"\b(just (looking|browsing|curious)|no rush|not sure|no hurry|someday|eventually|solo (estoy )?mirando|no hay prisa|sin prisa)\b"):
         return 12
-    if _has(words, r"\b(asap|a\.s\.a\.p|right away|immediately|now|today|this week|ready|ya mismo|ahora|cuanto antes|lo antes posible|urgente|inmediatamente|esta semana)\b"):
+    # "Not now", "not ready yet", "todavia no": later, not sooner.
+    if _has(words, r"\b(not|no|isn'?t|aren'?t)\s+(right\s+)?(now|ready|yet|soon|anytime soon|ahora|todavia|pronto)\b|\btodavia no\b"):
+        return 12
+    span = _timeline_span(words)
+    if span is not None:  # "a year from now" is a year
+        return span
+    if _has(words, r"\b(asap|a\.s\.a\.p|right away|immediately|right now|now|today|this week|ready|ya mismo|ahora|cuanto antes|lo antes posible|urgente|inmediatamente|esta semana)\b"):
         return 0
     if _has(words, r"\b(this month|este mes)\b"):
         return 0
@@ -140,13 +162,6 @@ def read_timeline(text: str, *, today: dt.date) -> int | None:
         return 1
     if _has(words, r"\b(next year|el (proximo )?ano que viene|el proximo ano)\b"):
         return max(1, 12 - today.month + 1)
-    number = r"(\d+(?:\.\d+)?|" + "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True)) + ")"
-    unit = "(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + ")"
-    span = re.search(number + r"(?:\s*(?:-|to|a|or|o)\s*" + number + r")?\s*" + unit + r"\b", words)
-    if span:
-        first = _NUMBER_WORDS.get(span.group(1)) or float(span.group(1))
-        last = (_NUMBER_WORDS.get(span.group(2)) or float(span.group(2))) if span.group(2) else first
-        return round(max(first, last) * _UNITS[span.group(3)])
     for name, month in {**_SEASON_MONTH, **_MONTHS}.items():
         if _has(words, rf"\b{name}\b") and not (name == "may" and _has(words, r"\bmay (be|have|not)\b")):
             months = (month - today.month) % 12
@@ -235,9 +250,14 @@ def read_financing(text: str) -> Financing | None:
         return Financing.CASH
     if _has(words, r"\b(working on it|in progress|applying|applied|waiting on|talking to (a|my) (lender|bank)|en proceso|tramite|tramitando|aplicando|esperando)\b"):
         return Financing.IN_PROGRESS
-    if _has(words, r"\b(not yet|no(pe)?|not pre.?approved|havent|haven'?t|todavia no|aun no|no tengo|no estoy)\b"):
+    # A pre-approval named outright decides, unless it is denied ("not pre-approved", "no estoy pre-aprobado").
+    if _has(words, r"\b(not|no|never|haven'?t been|havent been|sin)\s+(yet\s+|estoy\s+|tengo\s+(la\s+)?)?pre.?(approved|approval|aprobad[oa]|aprobacion)\b"):
         return Financing.NOT_YET
-    if _has(words, r"\b(yes|yep|yeah|yup|sure|pre.?approved|preapproved|approved|already|si|ya tengo|ya estoy|pre.?aprobad[oa]|aprobad[oa])\b"):
+    if _has(words, r"\b(pre.?approved|preapproved|pre.?approval|approved|pre.?aprobad[oa]|pre.?aprobacion|aprobad[oa])\b"):
+        return Financing.PRE_APPROVED
+    if _has(words, r"\b(not yet|no(pe)?|havent|haven'?t|todavia no|aun no|no tengo|no estoy)\b"):
+        return Financing.NOT_YET
+    if _has(words, r"\b(yes|yep|yeah|yup|sure|already|si|ya tengo|ya estoy)\b"):
         return Financing.PRE_APPROVED
     return None
 
@@ -246,7 +266,7 @@ def read_financing(text: str) -> Financing | None:
 
 _PERSON = (
     r"\b(real person|a human|human being|talk to (someone|somebody|an agent|a person|an actual)|speak (to|with) (someone|somebody|an agent|a person)|"
-    r"call me|give me a call|can (someone|you) call|have (someone|an agent) call|is this a (bot|robot)|are you a (bot|robot)|stop asking|"
+    r"(?<!don't )(?<!dont )(?<!do not )(?<!no )call me|give me a call|can (someone|you) call|have (someone|an agent) call|is this a (bot|robot)|are you a (bot|robot)|stop asking|"
     r"agent please|representative|persona real|hablar con (alguien|una persona|un agente)|llamame|me pueden llamar|eres un robot|es un robot)\b"
 )
 
@@ -285,6 +305,9 @@ class RuleBasedQualifier:
         if question is Question.AREA:
             return read_area(text)
         return read_financing(text)
+
+    def read_volunteered(self, question: Question, text: str) -> object | None:
+        return read_volunteered(question, text)
 
     def wants_a_person(self, text: str) -> bool:
         return wants_a_person(text)
@@ -358,8 +381,17 @@ def next_question(questions: list[str], answers: dict, unclear: list[str]) -> Qu
     return None
 
 
-# Readers safe to apply to any reply, not just the answer to their own question: a caller who
-# writes "buying, around 450k" has answered two questions, and is not asked the second.
+def read_volunteered(question: Question, text: str) -> object | None:
+    """An answer given before its question was asked ("buying, around 450k"): only what cannot be
+    something else counts. A price must carry a $ or a scale, so a ZIP code, a house number or a
+    year is never read as one."""
+    if question is Question.INTENT:
+        return read_intent(text)
+    if question is Question.BUDGET and re.search(r"\$|\d\s*(k|m|mm|mil|million|millones|thousand)\b", normalise(text)):
+        return read_budget(text)
+    return None
+
+
 VOLUNTEERED = (Question.INTENT, Question.BUDGET)
 
 

@@ -37,7 +37,7 @@ from leads.selectors import lead_facts, lead_live_groups, text_gate
 from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
 from leads.textback import DEFAULTS_BY_LANGUAGE, segment_count, textback_render
 from routing.models import Agent, TrackingNumber
-from routing.selectors import agent_phone_is_known
+from routing.selectors import agent_phone_is_known, speaker_available
 from routing.services import (
     STICKY, RoutingDecision, claim_timeout_route, escalation_step_next, lead_route, office_catch_all,
 )
@@ -427,7 +427,7 @@ def _textback_queue(*, lead: Lead, line: TrackingNumber, call: Call, now: dt.dat
     body = textback_render(
         template=template or DEFAULTS_BY_LANGUAGE[language][line.lead_type],
         brokerage=line.office.brokerage.name,
-        listing=line.listing,
+        listing=line.listing or ("una casa" if language == "es" else ""),
         agent=lead.assigned_agent.name if lead.assigned_agent else "",
         office=line.office.name,
     )
@@ -576,13 +576,14 @@ def message_send(*, message_id: int) -> Message | None:
 
 
 def follow_ups_schedule(*, textback: Message) -> None:
-    """A text-back left: write the office's follow-up steps now, each due some minutes after it,
-    so that a restart loses none; the sweep runs or cancels them when they are due."""
+    """A text-back left: write the office's follow-up steps now, each due some minutes after it
+    left (a text-back held for the night gives the caller the same minutes in the morning), so
+    that a restart loses none; the sweep runs or cancels them when they are due."""
     playbook = _playbook(textback.lead.office)
     if not playbook.follow_up_enabled:
         return
     FollowUp.objects.bulk_create([
-        FollowUp(lead_id=textback.lead_id, textback=textback, step=step, due_at=textback.queued_at + dt.timedelta(minutes=minutes))
+        FollowUp(lead_id=textback.lead_id, textback=textback, step=step, due_at=textback.sent_at + dt.timedelta(minutes=minutes))
         for step, minutes in (
             (FollowUp.Step.CALL_BACK, playbook.call_back_after_minutes), (FollowUp.Step.EMAIL, playbook.email_after_minutes),
         )
@@ -796,9 +797,12 @@ def inbound_sms_record(
             for agent in alerted:
                 _agent_alert_queue(lead=lead, line=line, agent=agent, now=now)
             if revocation is None:  # a text that may be a "stop" releases nothing until an agent reads it
-                held_texts_settle(lead, now, because="The caller texted before it could go.")
+                # The script may route the lead again (a Spanish writer): the routing rule is locked
+                # before any message row, the order every path takes.
                 qualification_on_reply(lead=lead, line=line, body=body, now=now)
+                held_texts_settle(lead, now, because="The caller texted before it could go.")
             if revocation is Revocation.AMBIGUOUS:
+                _questions_cancel(lead, "The caller's text may be asking us to stop: waiting for an agent.")
                 lead_event_publish(lead, {"type": "lead.updated", "alert": {
                     "agent_ids": [lead.assigned_agent_id] if lead.assigned_agent_id else [],
                     "title": "This text may be asking us to stop: please confirm",
@@ -823,7 +827,7 @@ def opt_out_record(*, lead: Lead, line: TrackingNumber, now: dt.datetime, confir
     ):
         _message_cancel(pending, "Opted out: the caller asked us to stop texting.")
     confirm = confirm and not consent_is_opted_out(phone=lead.phone, senders=line.senders)
-    qualification_stop(lead=lead, now=now, reason="The caller opted out.")
+    qualification_stop(lead=lead, now=now, reason="The caller opted out.", alert=False)
     event, _ = consent_record(kind=ConsentEvent.Kind.OPT_OUT, **consent)
     if confirm:
         message_queue(
@@ -836,14 +840,15 @@ def opt_out_record(*, lead: Lead, line: TrackingNumber, now: dt.datetime, confir
 
 def held_texts_settle(lead: Lead, now: dt.datetime, *, because: str) -> None:
     """The caller (or a human) got in touch while texts waited for quiet hours or a cap to pass:
-    an automatic text-back is now beside the point and is cancelled; an agent's reply or an
-    appointment's confirmation now answers the caller, so it is asked about again at once."""
+    an automatic text-back, or a question the caller's new text overtook, is now beside the point
+    and is cancelled; an agent's reply or an appointment's confirmation now answers the caller,
+    so it is asked about again at once."""
     held = lead.messages.select_for_update().filter(
-        kind__in=[Message.Kind.TEXTBACK, Message.Kind.REPLY, Message.Kind.APPOINTMENT_CONFIRMATION],
+        kind__in=[Message.Kind.TEXTBACK, Message.Kind.QUALIFICATION, Message.Kind.REPLY, Message.Kind.APPOINTMENT_CONFIRMATION],
         status=Message.Status.QUEUED, next_attempt_at__gt=now,
     )
     for message in held:
-        if message.kind != Message.Kind.TEXTBACK:
+        if message.kind in (Message.Kind.REPLY, Message.Kind.APPOINTMENT_CONFIRMATION):
             message.next_attempt_at = now
             message.save(update_fields=["next_attempt_at", "updated_at"])
             transaction.on_commit(lambda pk=message.pk: _enqueue_send(pk))
@@ -880,14 +885,25 @@ def qualification_on_reply(*, lead: Lead, line: TrackingNumber, body: str, now: 
     answer to the question asked, then ask the next one, or finish.
 
     Each question is asked once, and once more in other words if the answer is unclear; then the
-    script moves on. A request for a person ends it at once.
+    script moves on. A request for a person ends it at once. The script runs in a savepoint: if a
+    reader fails (a plugged-in qualifier, say), the caller's text is kept and the script waits.
     """
+    try:
+        with transaction.atomic():
+            _qualification_advance(lead=lead, line=line, body=body, now=now)
+    except Exception:
+        logger.exception("the qualification script failed on a reply to lead %s; the text is kept", lead.pk)
+        lead.refresh_from_db()
+
+
+def _qualification_advance(*, lead: Lead, line: TrackingNumber, body: str, now: dt.datetime) -> None:
     try:
         qualification = lead.qualification
     except Qualification.DoesNotExist:
         qualification = _qualification_start(lead=lead, line=line, body=body, now=now)
         if qualification is None:
             return
+        volunteering = True  # the first reply may already say what they want ("buying, around 450k")
     else:
         if qualification.state != Qualification.State.ASKING:
             return
@@ -907,12 +923,13 @@ def qualification_on_reply(*, lead: Lead, line: TrackingNumber, body: str, now: 
             qualification.replies[question.value] = body
         else:
             _qualification_answer(qualification, lead, question, value, body)
-    # A reply may answer questions not asked yet ("buying, around 450k"): those are not asked.
-    for question in VOLUNTEERED:
-        if question.value in qualification.questions and question.value not in qualification.answers:
-            value = qualifier().read(question, body, today=timezone.localdate(now, lead.office.tz))
-            if value is not None:
-                _qualification_answer(qualification, lead, question, value, body)
+        volunteering = question is Question.INTENT and value is not None
+    if volunteering:  # answers to questions not asked yet are not asked
+        for question in VOLUNTEERED:
+            if question.value in qualification.questions and question.value not in qualification.answers:
+                value = qualifier().read_volunteered(question, body)
+                if value is not None:
+                    _qualification_answer(qualification, lead, question, value, body)
     following = next_question(qualification.questions, qualification.answers, qualification.unclear)
     if following is None:
         _qualification_finish(qualification, lead=lead, line=line, now=now)
@@ -964,7 +981,10 @@ def _route_to_a_speaker(lead: Lead, line: TrackingNumber, now: dt.datetime) -> N
     agent = lead.assigned_agent
     if lead.language == "en" or agent is None or lead.language in agent.languages or lead.claim_deadline is not None:
         return
-    decision = lead_route(facts=lead_facts(lead, line), current_agent=None, at=now)
+    facts = lead_facts(lead, line)
+    if not speaker_available(facts=facts, at=now):
+        return  # routing would only hand the lead to another agent who cannot read it, spending a turn
+    decision = lead_route(facts=facts, current_agent=None, at=now)
     if decision.agent is None or lead.language not in decision.agent.languages:
         return
     changed, alerted = _routing_record(lead, decision, now, previous_groups=lead_live_groups(lead))
@@ -1013,7 +1033,7 @@ def _qualification_finish(qualification: Qualification, *, lead: Lead, line: Tra
     _qualification_summarise(qualification, lead=lead, now=now)
 
 
-def _qualification_summarise(qualification: Qualification, *, lead: Lead, now: dt.datetime) -> None:
+def _qualification_summarise(qualification: Qualification, *, lead: Lead, now: dt.datetime, alert: bool = True) -> None:
     """Rate the lead from what it said, put the summary card in the thread, alert the agent to a
     hot lead, and tell the CRM."""
     rating = intent_rating(answers_as_values(qualification.answers))
@@ -1030,7 +1050,7 @@ def _qualification_summarise(qualification: Qualification, *, lead: Lead, now: d
         },
     )
     event = {"type": "lead.updated"}
-    if rating is Rating.HOT:
+    if rating is Rating.HOT and alert:
         who = lead.name or lead.phone
         event["alert"] = {
             "agent_ids": _alert_agent_ids(lead), "title": f"Hot lead: {who} · " + " · ".join(answer for _, answer in summary),
@@ -1052,21 +1072,26 @@ def _person_requested_alert(lead: Lead) -> None:
     }})
 
 
-def qualification_stop(*, lead: Lead, now: dt.datetime, reason: str) -> bool:
-    """A human took over (a reply, a call), or the caller asked for one or opted out: no more
-    questions, at once, and none still waiting in the outbox. What was learnt stays, summarised."""
+def _questions_cancel(lead: Lead, reason: str) -> None:
+    for pending in lead.messages.select_for_update().filter(kind=Message.Kind.QUALIFICATION, status=Message.Status.QUEUED):
+        _message_cancel(pending, reason)
+
+
+def qualification_stop(*, lead: Lead, now: dt.datetime, reason: str, alert: bool = True) -> bool:
+    """A human took over (a reply, a call, an outcome), or the caller asked for one or opted out:
+    no more questions, at once, and none still waiting in the outbox. What was learnt stays,
+    summarised; `alert` False keeps a hot rating from alerting (a caller who just opted out)."""
     qualification = Qualification.objects.filter(lead=lead, state=Qualification.State.ASKING).first()
     if qualification is None:
         return False
-    for pending in lead.messages.select_for_update().filter(kind=Message.Kind.QUALIFICATION, status=Message.Status.QUEUED):
-        _message_cancel(pending, f"The questions stopped: {reason[0].lower()}{reason[1:]}")
+    _questions_cancel(lead, f"The questions stopped: {reason[0].lower()}{reason[1:]}")
     qualification.state, qualification.stop_reason = Qualification.State.STOPPED, reason[:120]
     qualification.current, qualification.finished_at = "", now
     qualification.save()
     if reason == "The caller asked for a person.":
         _person_requested_alert(lead)
     if qualification.answers:
-        _qualification_summarise(qualification, lead=lead, now=now)
+        _qualification_summarise(qualification, lead=lead, now=now, alert=alert)
     return True
 
 

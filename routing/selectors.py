@@ -217,3 +217,9 @@ def ring_candidates(facts: LeadFacts, *, current_agent: Agent | None, at: dt.dat
         pool = rule_pool(rule)
     agents = [agent for agent, _ in availability(pool, at=at).available]
     return agents or agents_on_duty(office=facts.office)
+
+
+def speaker_available(*, facts: LeadFacts, at: dt.datetime) -> bool:
+    """Whether the pool that would take the lead now has someone available who speaks its language."""
+    available = availability(rule_pool(rule_for(facts, at=at)), at=at).available
+    return any(facts.language in agent.languages for agent, _ in available)

@@ -2,14 +2,20 @@
 
 from django.db import migrations, models
 
-from leads.textback import DEFAULT_TEMPLATES_ES
+# The wording as it was when this migration was written (later edits to the defaults do not rewrite history).
+SPANISH = {
+    "buyer": "{brokerage}: no pudimos atender su llamada sobre {listing}. Un agente le escribira aqui pronto. Responda STOP para salir.",
+    "seller": "{brokerage}: no pudimos atender su llamada. Un agente le escribira aqui pronto sobre la venta de su casa. Responda STOP para salir.",
+    "home_value": "{brokerage}: gracias por llamar sobre el valor de su casa. Un agente le escribira aqui pronto. Responda STOP para salir.",
+    "general": "{brokerage}: no pudimos atender su llamada. Un agente le escribira aqui pronto. Responda STOP para salir.",
+}
 
 
 def spanish_defaults(apps, schema_editor):
     """Brokers get the Spanish wording to edit beside the English."""
     TextbackTemplate = apps.get_model("leads", "TextbackTemplate")
-    for lead_type, body in DEFAULT_TEMPLATES_ES.items():
-        TextbackTemplate.objects.get_or_create(lead_type=lead_type.value, language="es", defaults={"body": body})
+    for lead_type, body in SPANISH.items():
+        TextbackTemplate.objects.get_or_create(lead_type=lead_type, language="es", defaults={"body": body})
 
 
 class Migration(migrations.Migration):

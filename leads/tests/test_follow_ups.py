@@ -149,3 +149,16 @@ def test_only_a_text_back_that_left_starts_a_sequence(brokerage, sms_outbox):
     lead = missed_call_texted_back()
     assert lead.messages.get(kind="textback").status == "canceled" and steps(lead) == []
     assert timezone.now()
+
+
+def test_a_text_back_held_for_the_night_gives_the_caller_the_same_minutes_in_the_morning(brokerage, sms_outbox):
+    from routing.models import Office
+
+    Office.objects.update(quiet_hours_for_replies=True)
+    night = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)  # 10 pm in New York
+    lead = missed_call_texted_back(at=night)
+    assert lead.messages.get(kind="textback").status == "queued" and steps(lead) == []
+    morning = dt.datetime(2026, 11, 25, 13, 0, tzinfo=dt.UTC)  # 8:00 am: the sweep sends it
+    with time_machine.travel(morning, tick=False):
+        message_send(message_id=lead.messages.get(kind="textback").pk)
+    assert [f.due_at for f in lead.follow_ups.order_by("due_at")] == [morning + dt.timedelta(minutes=15), morning + dt.timedelta(minutes=60)]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from leads.qualification import (
-    Area, Budget, Financing, Intent, Question, Rating, RuleBasedQualifier, intent_rating, wants_a_person,
+    Area, Budget, Financing, Intent, Question, Rating, RuleBasedQualifier, intent_rating, read_volunteered, wants_a_person,
 )
 
 TODAY = dt.date(2026, 11, 24)  # a Tuesday in November
@@ -93,6 +93,14 @@ ANSWERS = [
     (Question.PRE_APPROVED, "en efectivo", Financing.CASH),
     (Question.PRE_APPROVED, "estamos en proceso", Financing.IN_PROGRESS),
     (Question.PRE_APPROVED, "what does that mean?", None),
+    # Negations and near misses that once read the wrong way round.
+    (Question.TIMELINE, "not now", 12),
+    (Question.TIMELINE, "not ready yet", 12),
+    (Question.TIMELINE, "a year from now", 12),
+    (Question.TIMELINE, "todavía no", 12),
+    (Question.PRE_APPROVED, "no problem, we are pre-approved", Financing.PRE_APPROVED),
+    (Question.PRE_APPROVED, "we're not pre-approved", Financing.NOT_YET),
+    (Question.PRE_APPROVED, "no estoy pre-aprobado", Financing.NOT_YET),
 ]
 
 
@@ -110,9 +118,18 @@ def test_the_table_covers_every_question_in_both_languages():
     ("can I just talk to someone", True), ("Call me please", True), ("is this a bot?", True),
     ("I want a real person", True), ("Quiero hablar con alguien", True), ("llámame por favor", True),
     ("Buying", False), ("under 500", False), ("call me back after 5 is fine for showings?", True),
+    ("please don't call me, text only", False), ("do not call me", False),
 ])
 def test_it_notices_when_the_caller_asks_for_a_person(text, wants):
     assert wants_a_person(text) is wants
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("buying, around 450k", Budget(450_000, 450_000)), ("$300,000 max", Budget(300_000, 300_000)),
+    ("78704", None), ("1234 Oak St", None), ("around 2030", None), ("3 bedrooms", None),
+])
+def test_a_price_given_before_it_is_asked_needs_a_dollar_sign_or_a_scale(text, expected):
+    assert read_volunteered(Question.BUDGET, text) == expected
 
 
 @pytest.mark.parametrize("answers,rating", [

@@ -306,3 +306,48 @@ def test_any_replies_end_the_script_without_a_loop(brokerage, sms_outbox, replie
         assert settled >= set(questions) - {"pre_approved"}
     elif qualification.state == Qualification.State.ASKING:
         assert len(replies) < 2 * len(questions)  # still asking only while replies ran short
+
+
+def test_a_text_that_may_be_a_stop_holds_the_next_question(brokerage, sms_outbox):
+    missed_call()
+    inbound_sms_record(line=line_by_number(number=DOWNTOWN_BUYER_LINE), message_sid=new_sid("SM"), from_number=CALLER, body="hi", media_urls=[])
+    waiting = Message.objects.get(kind=Message.Kind.QUALIFICATION, status=Message.Status.QUEUED)
+    text("can we stop by?")  # unclear: an agent must read it first
+    waiting.refresh_from_db()
+    assert waiting.status == Message.Status.CANCELED and questions_sent(sms_outbox) == []
+
+
+def test_an_outcome_set_by_an_agent_stops_the_questions(brokerage, sms_outbox):
+    from inbox.services import lead_outcome_set
+
+    lead = missed_call()
+    text("hi")
+    lead_outcome_set(
+        actor=agent("ann@example.com"), lead=lead, outcome=Lead.Outcome.APPOINTMENT,
+        appointment_at=timezone.now() + dt.timedelta(days=1),
+    )
+    text("can we do 4pm instead?")
+    assert len(questions_sent(sms_outbox)) == 1
+    assert Qualification.objects.get(lead=lead).stop_reason == "An agent set the outcome."
+
+
+def test_a_zip_code_answer_is_not_taken_for_a_price(brokerage, sms_outbox):
+    Playbook.objects.create(office=line_by_number(number=DOWNTOWN_BUYER_LINE).office, questions=["area", "budget"])
+    missed_call()
+    text("hello")
+    text("78704")
+    assert questions_sent(sms_outbox)[-1] == "What price range are you looking at?"
+    assert Lead.objects.get(phone=CALLER).price is None
+
+
+def test_a_failing_reader_keeps_the_callers_text(brokerage, sms_outbox, monkeypatch):
+    class Broken:
+        def wants_a_person(self, text):
+            raise RuntimeError("the model is down")
+
+    missed_call()
+    text("hi")
+    monkeypatch.setattr("leads.services.qualifier", lambda: Broken())
+    message = text("buying")
+    assert Message.objects.filter(pk=message.pk, body="buying").exists()
+    assert Qualification.objects.get(lead__phone=CALLER).current == "intent"  # the script waits
