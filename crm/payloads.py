@@ -146,7 +146,8 @@ def webhook_signature(secret: str, timestamp: int | str, body: bytes) -> str:
 
 def request_for(endpoint: CrmEndpoint, payload: dict, *, event: str, delivery_id: int, timestamp: int) -> dict:
     """The keyword arguments for `requests.post` (but the URL and timeouts) for one delivery."""
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    # Keys sorted: PostgreSQL's jsonb keeps its own key order, and a retry must post the same bytes.
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
     if endpoint.kind == EndpointKind.FOLLOW_UP_BOSS:
         headers["X-System"] = endpoint.system_name or SYSTEM
