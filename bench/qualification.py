@@ -4,9 +4,11 @@ For each of --conversations missed calls (distinct numbers): the missed call, it
 then the caller answers the questions one text at a time (English and Spanish conversations
 alternate, so the offline language detection is on the path). The clock starts just before each
 signed POST /twilio/sms/incoming/ leaves this process, and stops when the fake Twilio receives
-the next text for that number: the next question, or the thanks after the last. The in-run
-baseline is the inbound-SMS webhook's own round trip, and the text-back's speed to lead.
-Conversations run in --concurrency closed loops, so this measures latency, not saturation.
+the next text for that number: the next question, or the thanks after the last. Baselines in
+the same run: the inbound-SMS webhook's own round trip, the text-back's speed to lead, and the
+same conversations on the line of an office whose playbook has the questions turned off (every
+third conversation), where the webhook does everything but the script. Conversations run in
+--concurrency closed loops, so this measures latency, not saturation.
 
     .venv/bin/python bench/qualification.py [--conversations 60] [--concurrency 2]
 
@@ -32,6 +34,12 @@ from bench.harness import (  # noqa: E402
 )
 
 GOAL_P99_MS = 1000.0
+UNASKED_LINE = LINES[2]  # the demo's Lakeside office: its playbook turns the questions off for the baseline
+UNASK = (
+    "from leads.models import Playbook; from routing.models import TrackingNumber; "
+    f"Playbook.objects.update_or_create(office=TrackingNumber.objects.get(number='{UNASKED_LINE}').office, "
+    "defaults={'qualification_enabled': False})"
+)
 # Each answer, and a piece of the text the caller gets back for it.
 CONVERSATIONS = [
     [
@@ -82,11 +90,16 @@ def run_conversations(stack: Stack, *, conversations: int, concurrency: int, tex
         rows = [{"step": "textback", "language": "", "ms": (textback["received_ns"] - t0) / 1e6 if textback else None,
                  "webhook_ms": None, "ok": textback is not None}]
         script = CONVERSATIONS[i % len(CONVERSATIONS)]
+        asking = line != UNASKED_LINE
         for nth, (answer, expected) in enumerate(script, start=2):
             url, body, headers = hooks.sms(message_sid="SM" + uuid.uuid4().hex, caller=caller, line=line, body=answer)
             t0 = time.time_ns()
             response = web.post(url, data=body, headers=headers, timeout=15)
             t1 = time.time_ns()
+            if not asking:
+                rows.append({"step": "unasked", "language": "", "status": response.status_code, "ms": None,
+                             "webhook_ms": (t1 - t0) / 1e6, "ok": response.status_code == 200})
+                continue
             reply = wait_text(fake, caller, nth)
             rows.append({
                 "step": f"answer {nth - 1}", "language": "es" if i % 2 else "en", "status": response.status_code,
@@ -125,6 +138,7 @@ def main() -> int:
         parser.error("--conversations must be 1..2000 and --concurrency 1..32")
 
     with Stack(name="qualification", max_seconds=args.max_seconds, keep=args.keep) as stack:
+        stack.manage("shell", "-c", UNASK)
         stack.warm_up()
         stack.log(f"{args.conversations} conversations, {args.concurrency} at a time ...")
         started = time.monotonic()
@@ -133,19 +147,23 @@ def main() -> int:
         stack.check_alive()
         stack.fake_settle()
 
-    answers = [r for r in results if r["step"] != "textback"]
-    wrong = [r for r in answers if not r["ok"]]
+    answers = [r for r in results if r["step"].startswith("answer")]
+    unasked = [r for r in results if r["step"] == "unasked"]
+    wrong = [r for r in answers + unasked if not r["ok"]]
     question = summary([r["ms"] for r in answers if r["ms"] is not None])
     by_language = {lang: summary([r["ms"] for r in answers if r["ms"] is not None and r["language"] == lang]) for lang in ("en", "es")}
     webhook = summary([r["webhook_ms"] for r in answers])
+    webhook_unasked = summary([r["webhook_ms"] for r in unasked])
     textback = summary([r["ms"] for r in results if r["step"] == "textback" and r["ms"] is not None])
     ratio = {q: round(question[q] / webhook[q], 2) if webhook[q] else None for q in ("p50", "p90", "p99")}
     expected = args.conversations + sum(len(CONVERSATIONS[i % len(CONVERSATIONS)]) for i in range(args.conversations))
+    cost = {q: round(webhook[q] / webhook_unasked[q], 2) if webhook_unasked[q] else None for q in ("p50", "p90", "p99")}
     payload = {
         "benchmark": "qualification", "db": stack.db_label, "redis": stack.redis_label,
         "conversations": args.conversations, "concurrency": args.concurrency, "elapsed_s": round(elapsed, 2),
         "answers": len(answers), "wrong_or_missing_replies": len(wrong),
         "next_question_after_answer_ms": question, "by_language_ms": by_language, "sms_webhook_round_trip_ms": webhook,
+        "sms_webhook_round_trip_without_questions_ms": webhook_unasked, "ratio_webhook_with_to_without_questions": cost,
         "textback_speed_to_lead_ms": textback, "ratio_question_to_webhook": ratio, "goal_p99_ms": GOAL_P99_MS,
         "goal_met": not wrong and len(results) == expected and question["p99"] < GOAL_P99_MS,
         "machine": machine_info(), "wrong": wrong[:5],
@@ -157,9 +175,10 @@ def main() -> int:
     print(f"{'':36} {'n':>5} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9}")
     for label, row in (("next question after an answer", question), ("  English", by_language["en"]),
                        ("  Spanish", by_language["es"]), ("inbound-SMS webhook round trip", webhook),
-                       ("text-back after dial-status", textback)):
+                       ("  the same, questions turned off", webhook_unasked), ("text-back after dial-status", textback)):
         print(f"{label:36} {row['n']:>5} {row['p50']:>9.1f} {row['p90']:>9.1f} {row['p99']:>9.1f} {row['max']:>9.1f}  ms")
     print(f"{'ratio question / webhook':36} {'':>5} {ratio['p50']:>9} {ratio['p90']:>9} {ratio['p99']:>9}")
+    print(f"{'ratio webhook with / without':36} {'':>5} {cost['p50']:>9} {cost['p90']:>9} {cost['p99']:>9}")
     print(f"wrong or missing replies: {len(wrong)}")
     print(f"goal p99 < {GOAL_P99_MS:.0f} ms: {'MET' if payload['goal_met'] else 'MISSED'}   -> {path}")
     return 0 if payload["goal_met"] else 1

@@ -90,7 +90,7 @@ class CrmDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="payload (as sent)")
     def payload_pretty(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, ensure_ascii=False))
+        return format_html('<pre style="white-space: pre-wrap; overflow-wrap: anywhere">{}</pre>', json.dumps(obj.payload, indent=2, ensure_ascii=False))
 
     @admin.action(description="Retry now")
     def retry_now(self, request, queryset):

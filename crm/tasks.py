@@ -1,24 +1,15 @@
 """Worker entry points (django-q2) for the CRM write-back. They adapt arguments and call services."""
 
-import functools
-import os
-
-from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
 from crm.services import crm_deliveries_sweep, crm_delivery_send
+from textback_site.queue import process_broker
 
 SEND_TASK = "crm.tasks.crm_delivery_send_task"
 
 
-@functools.cache
-def _broker(pid: int) -> Broker:
-    """One broker client per process: django-q2 would otherwise open a new Redis connection per task."""
-    return get_broker()
-
-
 def enqueue_delivery_send(delivery_id: int) -> None:
-    async_task(SEND_TASK, delivery_id, task_name=f"crm-delivery-{delivery_id}", group="crm", broker=_broker(os.getpid()))
+    async_task(SEND_TASK, delivery_id, task_name=f"crm-delivery-{delivery_id}", group="crm", broker=process_broker())
 
 
 def crm_delivery_send_task(delivery_id: int) -> None:

@@ -618,7 +618,7 @@ class Playbook(models.Model):
         help_text="When the text-back gets no reply: a call-back task for the agent, then an email if we have an address.",
     )
     call_back_after_minutes = models.PositiveSmallIntegerField(default=15)
-    email_after_minutes = models.PositiveSmallIntegerField(default=60, help_text="Counted from the text-back.")
+    email_after_minutes = models.PositiveSmallIntegerField(default=60, help_text="Counted, like the call-back, from when the text-back left.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

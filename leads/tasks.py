@@ -1,13 +1,10 @@
 """Worker entry points (django-q2). They adapt arguments and call services, nothing more."""
 
 import datetime as dt
-import functools
 import logging
-import os
 
 from django.conf import settings
 from django.utils import timezone
-from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
 from leads.call_back import call_back_place
@@ -17,6 +14,7 @@ from leads.services import (
     lead_deadline_pass, message_send, missed_call_outcomes_catch_up, outbox_due_ids, records_prune, status_events_reconcile,
     twilio_webhook_process,
 )
+from textback_site.queue import process_broker
 
 logger = logging.getLogger(__name__)
 
@@ -29,26 +27,20 @@ DEADLINE_TASK = "leads.tasks.lead_deadlines_task"
 DEADLINE_BATCH = 25
 
 
-@functools.cache
-def _broker(pid: int) -> Broker:
-    """One broker client per process: django-q2 would otherwise open a new Redis connection per task."""
-    return get_broker()
-
-
 def enqueue_message_send(message_id: int) -> None:
-    async_task(SEND_TASK, message_id, task_name=f"send-message-{message_id}", group="outbox", broker=_broker(os.getpid()))
+    async_task(SEND_TASK, message_id, task_name=f"send-message-{message_id}", group="outbox", broker=process_broker())
 
 
 def enqueue_webhook_process(webhook_id: int) -> None:
-    async_task(WEBHOOK_TASK, webhook_id, task_name=f"webhook-{webhook_id}", group="webhooks", broker=_broker(os.getpid()))
+    async_task(WEBHOOK_TASK, webhook_id, task_name=f"webhook-{webhook_id}", group="webhooks", broker=process_broker())
 
 
 def enqueue_call_back_place(call_id: int) -> None:
-    async_task(CALL_BACK_TASK, call_id, task_name=f"call-back-{call_id}", group="call-backs", broker=_broker(os.getpid()))
+    async_task(CALL_BACK_TASK, call_id, task_name=f"call-back-{call_id}", group="call-backs", broker=process_broker())
 
 
 def enqueue_lead_deadlines(lead_ids: list[int]) -> None:
-    async_task(DEADLINE_TASK, lead_ids, task_name=f"deadlines-{lead_ids[0]}", group="escalation", broker=_broker(os.getpid()))
+    async_task(DEADLINE_TASK, lead_ids, task_name=f"deadlines-{lead_ids[0]}", group="escalation", broker=process_broker())
 
 
 def message_send_task(message_id: int) -> None:

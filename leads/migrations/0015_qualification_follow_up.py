@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
                 ('questions', models.JSONField(default=leads.models.default_questions, help_text='Which questions, in order: intent, timeline, budget, area, pre_approved.')),
                 ('follow_up_enabled', models.BooleanField(default=True, help_text='When the text-back gets no reply: a call-back task for the agent, then an email if we have an address.', verbose_name='follow up')),
                 ('call_back_after_minutes', models.PositiveSmallIntegerField(default=15)),
-                ('email_after_minutes', models.PositiveSmallIntegerField(default=60, help_text='Counted from the text-back.')),
+                ('email_after_minutes', models.PositiveSmallIntegerField(default=60, help_text='Counted, like the call-back, from when the text-back left.')),
                 ('updated_at', models.DateTimeField(auto_now=True)),
             ],
             options={
