@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from leads.models import Lead, LeadEvent, Message
-from leads.services import _message_cancel, message_queue
+from leads.services import message_cancel, message_queue
 from leads.signals import Milestone, lead_milestone
 from leads.textback import gsm7_length, is_gsm7, plain_text
 from routing.models import Agent, TrackingNumber
@@ -87,7 +87,7 @@ def _waiting_confirmations_cancel(lead: Lead, reason: str) -> None:
         kind=Message.Kind.APPOINTMENT_CONFIRMATION, status=Message.Status.QUEUED
     )
     for message in waiting:
-        _message_cancel(message, reason)
+        message_cancel(message, reason)
 
 
 # --- the confirmation text ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from django.utils import timezone
 from compliance.gate import Purpose, Verdict, gate_check
 from leads.models import Call, FollowUp, Lead, LeadEvent, Message
 from leads.selectors import texting_policy
-from leads.services import _lead_lock, lead_call_back_request, lead_event_publish
+from leads.services import lead_lock, lead_call_back_request, lead_event_publish
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ _EMAIL = {
         "{brokerage}: seguimiento de su llamada",
         "Hola{name}:\n\nNo pudimos atender su llamada y le escribimos al {phone}. {agent} con gusto le ayuda: responda a "
         "este correo, o escribanos o llamenos al {line}.\n\n{brokerage}\n\nRecibe esto porque nos pidio mantenernos en "
-        "contacto. Responda STOP y no le escribiremos mas.",
+        "contacto. Si no le interesa, respondanos y no le escribiremos mas.",
     ),
 }
 
@@ -83,7 +83,7 @@ def follow_up_run(*, follow_up_id: int, now: dt.datetime | None = None) -> Follo
         lead_id = FollowUp.objects.filter(pk=follow_up_id).values_list("lead_id", flat=True).first()
         if lead_id is None:
             return None
-        _lead_lock(lead_id)  # the lead first, the order every path takes
+        lead_lock(lead_id)  # the lead first, the order every path takes
         follow_up = (
             FollowUp.objects.select_for_update(of=("self",)).select_related("lead__office__brokerage", "lead__assigned_agent", "textback__line")
             .filter(pk=follow_up_id, status=FollowUp.Status.SCHEDULED, due_at__lte=now).first()
@@ -124,7 +124,7 @@ def follow_up_run(*, follow_up_id: int, now: dt.datetime | None = None) -> Follo
     except Exception as exc:
         return _email_failed(follow_up_id=follow_up.pk, now=now, error=exc)
     with transaction.atomic():
-        _lead_lock(follow_up.lead_id)
+        lead_lock(follow_up.lead_id)
         follow_up = FollowUp.objects.select_for_update(of=("self",)).select_related("lead").get(pk=follow_up.pk)
         _finish(follow_up, FollowUp.Status.DONE, now=now, note=f"Emailed {email.to[0]}.")
     return follow_up
@@ -172,7 +172,7 @@ def _email_failed(*, follow_up_id: int, now: dt.datetime, error: Exception) -> F
     logger.warning("follow-up email %s failed: %s", follow_up_id, error)
     with transaction.atomic():
         lead_id = FollowUp.objects.filter(pk=follow_up_id).values_list("lead_id", flat=True).get()
-        _lead_lock(lead_id)
+        lead_lock(lead_id)
         follow_up = FollowUp.objects.select_for_update(of=("self",)).select_related("lead").get(pk=follow_up_id)
         if follow_up.attempts >= EMAIL_ATTEMPTS:
             _finish(follow_up, FollowUp.Status.SKIPPED, now=now, note=f"The mail server refused it {follow_up.attempts} times: {error}")

@@ -364,7 +364,7 @@ def call_answered_record(
             changed += ["call_back_since", "call_back_reason"]
         _lead_touch(lead, now, Lead.Status.CONTACTED if lead.status == Lead.Status.NEW else None, changed=changed)
         for message in lead.messages.select_for_update().filter(kind=Message.Kind.TEXTBACK, status=Message.Status.QUEUED):
-            _message_cancel(message, _REACHED_AN_AGENT)
+            message_cancel(message, _REACHED_AN_AGENT)
         qualification_stop(lead=lead, now=now, reason="An agent spoke with the caller.")
         lead_event_publish(lead, {"type": "call.answered", "call_id": call.pk})
         _implied_consent_record(line=line, phone=from_number, call_sid=call_sid)
@@ -476,7 +476,7 @@ def _enqueue_send(message_id: int) -> None:
         logger.exception("could not enqueue message %s; the outbox sweep will retry", message_id)
 
 
-def _message_cancel(message: Message, reason: str) -> None:
+def message_cancel(message: Message, reason: str) -> None:
     message.status, message.error_message, message.next_attempt_at = Message.Status.CANCELED, reason[:255], None
     message.save(update_fields=["status", "error_message", "next_attempt_at", "updated_at"])
     _publish_message(message, "message.status")
@@ -515,7 +515,7 @@ def message_send(*, message_id: int) -> Message | None:
     with transaction.atomic():
         # The lead first, then its text, the order every path takes: a lead's texts go out one at
         # a time, so the daily cap counts what the others just sent.
-        _lead_lock(lead_id)
+        lead_lock(lead_id)
         message = (
             Message.objects.select_for_update(of=("self",))
             .select_related("lead__office", "line", "call")
@@ -536,7 +536,7 @@ def message_send(*, message_id: int) -> Message | None:
             return message
         stop_reason = decision.reason if not decision.allowed else _textback_overtaken(message)
         if stop_reason:
-            _message_cancel(message, stop_reason)
+            message_cancel(message, stop_reason)
             if decision.rule is Rule.LANDLINE and not message.to_number:
                 lead_call_back_request(lead=message.lead, reason="The number is a landline: it cannot take texts.", now=now)
             return message
@@ -554,7 +554,7 @@ def message_send(*, message_id: int) -> Message | None:
         return _message_send_failed(message_id=message.pk, lead_id=lead_id, error=error)
 
     with transaction.atomic():
-        _lead_lock(lead_id)
+        lead_lock(lead_id)
         message = Message.objects.select_for_update(of=("self",)).select_related("lead__office", "line").get(pk=message.pk)
         message.provider_sid = provider_sid
         message.error_message = ""
@@ -590,7 +590,9 @@ def follow_ups_schedule(*, textback: Message) -> None:
     ], ignore_conflicts=True)  # a text-back is sent once, but a replayed run must not fail
 
 
-def _lead_lock(lead_id: int) -> None:
+def lead_lock(lead_id: int) -> None:
+    """Lock the lead's row until the transaction ends: every path that changes a lead's texts
+    locks the lead first."""
     list(Lead.objects.select_for_update().filter(pk=lead_id).values_list("pk", flat=True))
 
 
@@ -621,7 +623,7 @@ def lead_call_back_request(
 def _message_send_failed(*, message_id: int, lead_id: int, error: SmsSendError) -> Message:
     now = timezone.now()
     with transaction.atomic():
-        _lead_lock(lead_id)
+        lead_lock(lead_id)
         message = Message.objects.select_for_update(of=("self",)).select_related("lead__office", "line").get(pk=message_id)
         message.error_code = str(error.code or "")
         message.error_message = error.reason[:255]
@@ -690,7 +692,7 @@ def _message_by_sid_locked(provider_sid: str) -> Message | None:
     )
     if lead_id is None:
         return None
-    _lead_lock(lead_id)
+    lead_lock(lead_id)
     return (
         Message.objects.select_for_update(of=("self",)).select_related("lead__office", "line")
         .filter(provider_sid=provider_sid, direction=Message.Direction.OUTBOUND).first()
@@ -825,7 +827,7 @@ def opt_out_record(*, lead: Lead, line: TrackingNumber, now: dt.datetime, confir
     for pending in lead.messages.select_for_update().filter(
         direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED, to_number=""
     ):
-        _message_cancel(pending, "Opted out: the caller asked us to stop texting.")
+        message_cancel(pending, "Opted out: the caller asked us to stop texting.")
     confirm = confirm and not consent_is_opted_out(phone=lead.phone, senders=line.senders)
     qualification_stop(lead=lead, now=now, reason="The caller opted out.", alert=False)
     event, _ = consent_record(kind=ConsentEvent.Kind.OPT_OUT, **consent)
@@ -853,7 +855,7 @@ def held_texts_settle(lead: Lead, now: dt.datetime, *, because: str) -> None:
             message.save(update_fields=["next_attempt_at", "updated_at"])
             transaction.on_commit(lambda pk=message.pk: _enqueue_send(pk))
         else:
-            _message_cancel(message, because)
+            message_cancel(message, because)
 
 
 # --- qualification over SMS -------------------------------------------------------------------
@@ -943,8 +945,9 @@ def _qualification_start(*, lead: Lead, line: TrackingNumber, body: str, now: dt
     playbook = _playbook(lead.office)
     if not (playbook.qualification_enabled and playbook.questions):
         return None
+    # The caller answers a text-back that reached Twilio, not one still held in the outbox.
     answered_textback = lead.messages.filter(kind=Message.Kind.TEXTBACK).exclude(
-        status__in=[Message.Status.CANCELED, Message.Status.FAILED]
+        status__in=[Message.Status.QUEUED, Message.Status.CANCELED, Message.Status.FAILED]
     ).exists()
     if not answered_textback or _human_has_answered(lead):
         return None
@@ -1074,7 +1077,7 @@ def _person_requested_alert(lead: Lead) -> None:
 
 def _questions_cancel(lead: Lead, reason: str) -> None:
     for pending in lead.messages.select_for_update().filter(kind=Message.Kind.QUALIFICATION, status=Message.Status.QUEUED):
-        _message_cancel(pending, reason)
+        message_cancel(pending, reason)
 
 
 def qualification_stop(*, lead: Lead, now: dt.datetime, reason: str, alert: bool = True) -> bool:

@@ -154,8 +154,15 @@ def _appointment_booked() -> None:
     )
 
 
+def _texted_back() -> Lead:
+    """A missed call whose text-back has left: a reply to it starts the questions."""
+    lead = _missed_call()
+    message_send(message_id=lead.messages.get(kind=Message.Kind.TEXTBACK).pk)
+    return lead
+
+
 def _qualification_thanks() -> None:
-    _missed_call()
+    _texted_back()
     office = _line().office
     Playbook.objects.update_or_create(office=office, defaults={"questions": ["intent"]})
     _text("hello")
@@ -173,7 +180,7 @@ SCENARIOS = {
     "opt-out confirmation (confirmed by an agent)": (_confirmed_revocation, Message.Kind.OPT_OUT_CONFIRMATION, _restart_caller),
     "opt-in confirmation": (lambda: (_missed_call(), _text("STOP"), _text("START")), Message.Kind.OPT_IN_CONFIRMATION, _stop_caller),
     "help reply": (lambda: (_missed_call(), _text("HELP")), Message.Kind.HELP_REPLY, _stop_caller),
-    "qualification question": (lambda: (_missed_call(), _text("hello")), Message.Kind.QUALIFICATION, _stop_caller),
+    "qualification question": (lambda: (_texted_back(), _text("hello")), Message.Kind.QUALIFICATION, _stop_caller),
     "qualification thanks": (_qualification_thanks, Message.Kind.QUALIFICATION, _stop_caller),
     "appointment confirmation": (_appointment_booked, Message.Kind.APPOINTMENT_CONFIRMATION, _stop_caller),
 }

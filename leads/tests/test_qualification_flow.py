@@ -351,3 +351,9 @@ def test_a_failing_reader_keeps_the_callers_text(brokerage, sms_outbox, monkeypa
     message = text("buying")
     assert Message.objects.filter(pk=message.pk, body="buying").exists()
     assert Qualification.objects.get(lead__phone=CALLER).current == "intent"  # the script waits
+
+
+def test_a_caller_who_texts_before_the_text_back_left_is_not_questioned(brokerage, sms_outbox):
+    missed_call_record(line=line_by_number(number=DOWNTOWN_BUYER_LINE), call_sid=new_sid("CA"), from_number=CALLER, reason="no_answer")
+    text("Hi, I just called about Oak St")  # the text-back is still in the outbox
+    assert not Qualification.objects.exists() and questions_sent(sms_outbox) == []
