@@ -354,7 +354,6 @@ _THANKS = {
     "es": "¡Gracias, eso nos ayuda! {agent} le escribira en breve.",
 }
 _SOMEONE = {"en": "An agent", "es": "Un agente"}
-LANGUAGES = tuple(_ASK)
 
 
 def question_text(question: Question, *, language: str, intent: str | None, clarifying: bool) -> str:

@@ -799,12 +799,12 @@ def inbound_sms_record(
             for agent in alerted:
                 _agent_alert_queue(lead=lead, line=line, agent=agent, now=now)
             if revocation is None:  # a text that may be a "stop" releases nothing until an agent reads it
-                # The script may route the lead again (a Spanish writer): the routing rule is locked
+                # The reply may route the lead again (a Spanish writer): the routing rule is locked
                 # before any message row, the order every path takes.
-                qualification_on_reply(lead=lead, line=line, body=body, now=now)
+                caller_text_read(lead=lead, line=line, body=body, now=now)
                 held_texts_settle(lead, now, because="The caller texted before it could go.")
             if revocation is Revocation.AMBIGUOUS:
-                _questions_cancel(lead, "The caller's text may be asking us to stop: waiting for an agent.")
+                qualification_stop(lead=lead, now=now, reason="The caller's text may be asking us to stop.", alert=False)
                 lead_event_publish(lead, {"type": "lead.updated", "alert": {
                     "agent_ids": [lead.assigned_agent_id] if lead.assigned_agent_id else [],
                     "title": "This text may be asking us to stop: please confirm",
@@ -842,11 +842,10 @@ def opt_out_record(*, lead: Lead, line: TrackingNumber, now: dt.datetime, confir
 
 def held_texts_settle(lead: Lead, now: dt.datetime, *, because: str) -> None:
     """The caller (or a human) got in touch while texts waited for quiet hours or a cap to pass:
-    an automatic text-back, or a question the caller's new text overtook, is now beside the point
-    and is cancelled; an agent's reply or an appointment's confirmation now answers the caller,
-    so it is asked about again at once."""
+    an automatic text-back is now beside the point and is cancelled; an agent's reply or an
+    appointment's confirmation now answers the caller, so it is asked about again at once."""
     held = lead.messages.select_for_update().filter(
-        kind__in=[Message.Kind.TEXTBACK, Message.Kind.QUALIFICATION, Message.Kind.REPLY, Message.Kind.APPOINTMENT_CONFIRMATION],
+        kind__in=[Message.Kind.TEXTBACK, Message.Kind.REPLY, Message.Kind.APPOINTMENT_CONFIRMATION],
         status=Message.Status.QUEUED, next_attempt_at__gt=now,
     )
     for message in held:
@@ -881,20 +880,22 @@ def _human_has_answered(lead: Lead) -> bool:
     ).exists()
 
 
-def qualification_on_reply(*, lead: Lead, line: TrackingNumber, body: str, now: dt.datetime) -> None:
-    """A caller's text (not a keyword, not a possible "stop"), the lead locked: start the office's
-    questions when this answers the text-back and no human has answered yet, or read it as the
-    answer to the question asked, then ask the next one, or finish.
+def caller_text_read(*, lead: Lead, line: TrackingNumber, body: str, now: dt.datetime) -> None:
+    """What a caller's text (not a keyword, not a possible "stop") tells us, the lead locked: the
+    language they write in (and so who should answer them), then the qualification script: start
+    the office's questions when this answers the text-back and no human has answered yet, or read
+    it as the answer to the question asked, then ask the next one, or finish.
 
     Each question is asked once, and once more in other words if the answer is unclear; then the
-    script moves on. A request for a person ends it at once. The script runs in a savepoint: if a
+    script moves on. A request for a person ends it at once. All of it runs in a savepoint: if a
     reader fails (a plugged-in qualifier, say), the caller's text is kept and the script waits.
     """
     try:
         with transaction.atomic():
+            _language_learn(lead, line, body, now)
             _qualification_advance(lead=lead, line=line, body=body, now=now)
     except Exception:
-        logger.exception("the qualification script failed on a reply to lead %s; the text is kept", lead.pk)
+        logger.exception("reading a text to lead %s failed; the text is kept", lead.pk)
         lead.refresh_from_db()
 
 
@@ -912,7 +913,9 @@ def _qualification_advance(*, lead: Lead, line: TrackingNumber, body: str, now: 
         if qualifier().wants_a_person(body):
             qualification_stop(lead=lead, now=now, reason="The caller asked for a person.")
             return
-        _qualification_language(qualification, lead, line, body, now)
+        if lead.messages.filter(kind=Message.Kind.QUALIFICATION, status=Message.Status.QUEUED).exists():
+            return  # the question has not reached them yet (held for quiet hours): this text answers something else
+        qualification.language = lead.language or qualification.language
         question = Question(qualification.current)
         value = qualifier().read(question, body, today=timezone.localdate(now, lead.office.tz))
         if value is None and not qualification.clarifying:
@@ -962,19 +965,19 @@ def _qualification_start(*, lead: Lead, line: TrackingNumber, body: str, now: dt
         qualification.save()
         _person_requested_alert(lead)
         return None
-    _qualification_language(qualification, lead, line, body, now)
     return qualification
 
 
-def _qualification_language(qualification: Qualification, lead: Lead, line: TrackingNumber, body: str, now: dt.datetime) -> None:
-    """Ask in the language the caller writes in, once a reply reads clearly as English or Spanish;
-    a caller writing in a language their agent does not speak goes to an agent who does."""
+def _language_learn(lead: Lead, line: TrackingNumber, body: str, now: dt.datetime) -> None:
+    """The language of a reply that reads clearly as English or Spanish becomes the lead's (the
+    questions, the text-back next time, the CRM); a caller writing in a language their agent does
+    not speak goes, before any human has answered, to an agent who does."""
     language = detect_language(body)
-    if language and language != qualification.language:
-        qualification.language = language
-    if language and language != lead.language:
-        lead.language = language
-        lead.save(update_fields=["language"])
+    if not language or language == lead.language:
+        return
+    lead.language = language
+    lead.save(update_fields=["language"])
+    if not _human_has_answered(lead):
         _route_to_a_speaker(lead, line, now)
 
 
@@ -1075,11 +1078,6 @@ def _person_requested_alert(lead: Lead) -> None:
     }})
 
 
-def _questions_cancel(lead: Lead, reason: str) -> None:
-    for pending in lead.messages.select_for_update().filter(kind=Message.Kind.QUALIFICATION, status=Message.Status.QUEUED):
-        message_cancel(pending, reason)
-
-
 def qualification_stop(*, lead: Lead, now: dt.datetime, reason: str, alert: bool = True) -> bool:
     """A human took over (a reply, a call, an outcome), or the caller asked for one or opted out:
     no more questions, at once, and none still waiting in the outbox. What was learnt stays,
@@ -1087,7 +1085,8 @@ def qualification_stop(*, lead: Lead, now: dt.datetime, reason: str, alert: bool
     qualification = Qualification.objects.filter(lead=lead, state=Qualification.State.ASKING).first()
     if qualification is None:
         return False
-    _questions_cancel(lead, f"The questions stopped: {reason[0].lower()}{reason[1:]}")
+    for pending in lead.messages.select_for_update().filter(kind=Message.Kind.QUALIFICATION, status=Message.Status.QUEUED):
+        message_cancel(pending, f"The questions stopped: {reason[0].lower()}{reason[1:]}")
     qualification.state, qualification.stop_reason = Qualification.State.STOPPED, reason[:120]
     qualification.current, qualification.finished_at = "", now
     qualification.save()
