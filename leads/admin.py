@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from compliance.selectors import consent_history
 from leads.models import (
     QUESTION_CHOICES, Call, FollowUp, Lead, LeadEvent, Message, MessageStatusEvent, MissedCallOutcome, OutcomeRefreshDue,
-    Playbook, Qualification, ReplySnippet, TextbackTemplate, TwilioWebhook,
+    Playbook, Qualification, ReplySnippet, TextbackTemplate, TwilioWebhook, default_questions,
 )
 from leads.services import lead_assign, missed_call_outcomes_mark_due
 from leads.textback import (
@@ -456,8 +456,9 @@ class TextbackTemplateAdmin(admin.ModelAdmin):
 
 
 class PlaybookForm(forms.ModelForm):
+    # A declared field takes no initial value from the model: a new playbook starts with every question, as the model does.
     questions = forms.TypedMultipleChoiceField(
-        choices=QUESTION_CHOICES, widget=forms.CheckboxSelectMultiple, required=False,
+        choices=QUESTION_CHOICES, widget=forms.CheckboxSelectMultiple, required=False, initial=default_questions,
         help_text="Asked in this order, one at a time; an unclear answer gets one clarifying question, then the next.",
     )
 

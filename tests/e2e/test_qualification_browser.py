@@ -62,37 +62,51 @@ def test_the_agent_watches_the_caller_answer_and_gets_the_summary_and_a_hot_lead
         page.screenshot(path=ROOT / "docs" / "inbox-qualification-phone.png")
 
 
-@pytest.mark.skipif(not os.environ.get("TEXTBACK_SCREENSHOTS"), reason="set TEXTBACK_SCREENSHOTS=1 to refresh docs/")
-def test_screenshots_of_the_brokers_playbook_and_crm_delivery_log(page, live, twilio_http, django_user_model):
-    """For the README: where a broker sets the questions and follow-ups, and reads what the CRM got."""
+def test_a_broker_sets_the_office_questions_and_reads_what_the_crm_got(page, live, twilio_http, django_user_model):
+    """The control room: a broker chooses an office's questions in its playbook, and opens the
+    log of a delivery to Follow Up Boss (a 429 with Retry-After, then delivered)."""
     import datetime as dt
 
     from django.utils import timezone
 
     from crm.models import CrmDelivery, CrmEndpoint
-    from crm.services import _payload_build
+    from crm.payloads import follow_up_boss_event
+    from crm.selectors import lead_snapshot
     from leads.models import Playbook
 
     twilio_http.missed_call()
     for answer, _ in ANSWERS:
         twilio_http.sms(answer)
     lead = Lead.objects.get(phone=CALLER)
-    Playbook.objects.get_or_create(office=lead.office)
     endpoint = CrmEndpoint.objects.create(
         brokerage=lead.office.brokerage, name="Follow Up Boss", kind="follow_up_boss", url="https://api.followupboss.com/v1/events",
         api_key="fub-demo-key",
     )
     now = timezone.now()
-    delivery = CrmDelivery(endpoint=endpoint, lead=lead, milestone="qualified", payload={}, occurred_at=now, attempts=2,
-                           status="delivered", last_status_code=200, delivered_at=now + dt.timedelta(seconds=121))
-    _payload_build(delivery)
-    delivery.save()
+    delivery = CrmDelivery.objects.create(
+        endpoint=endpoint, lead=lead, milestone="qualified", occurred_at=now, attempts=2, status="delivered",
+        last_status_code=200, delivered_at=now + dt.timedelta(seconds=121),
+        payload=follow_up_boss_event(lead_snapshot(lead=lead), milestone="qualified", at=now, endpoint=endpoint),
+    )
     delivery.attempt_log.create(at=now, status_code=429, duration_ms=84, retry_after_seconds=120, response_excerpt='{"errorMessage": "Too many requests"}')
     delivery.attempt_log.create(at=now + dt.timedelta(seconds=121), status_code=200, duration_ms=131, response_excerpt='{"id": 5821}')
 
     sign_in(page, live.url, django_user_model, "bree@example.com")
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(f"{live.url}/admin/leads/playbook/{lead.office.playbook.pk}/change/")
-    page.screenshot(path=ROOT / "docs" / "admin-playbook.png")
+    page.goto(f"{live.url}/admin/leads/playbook/add/")
+    page.get_by_label("Office").select_option(label=lead.office.name)
+    page.get_by_label("Pre-approved or not").uncheck()
+    page.get_by_role("button", name="Save and continue editing").click()
+    expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+    assert Playbook.objects.get(office=lead.office).questions == ["intent", "timeline", "budget", "area"]
+    if os.environ.get("TEXTBACK_SCREENSHOTS"):
+        page.screenshot(path=ROOT / "docs" / "admin-playbook.png")
+
     page.goto(f"{live.url}/admin/crm/crmdelivery/{delivery.pk}/change/")
-    page.screenshot(path=ROOT / "docs" / "admin-crm-delivery.png", full_page=True)
+    expect(page.locator("body")).to_contain_text("Property Inquiry")
+    attempts = page.locator(".inline-group")
+    expect(attempts).to_contain_text("429")
+    expect(attempts).to_contain_text("Too many requests")
+    expect(attempts).to_contain_text("5821")
+    if os.environ.get("TEXTBACK_SCREENSHOTS"):
+        page.screenshot(path=ROOT / "docs" / "admin-crm-delivery.png", full_page=True)
