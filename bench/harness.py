@@ -11,6 +11,7 @@ ends, however it ends; a watchdog interrupts a run that outlives its time budget
 from __future__ import annotations
 
 import _thread
+import concurrent.futures
 import contextlib
 import json
 import math
@@ -164,6 +165,31 @@ class Webhooks:
 
 def new_call_sid() -> str:
     return "CA" + uuid.uuid4().hex
+
+
+def closed_loops(count: int, concurrency: int, work) -> list:
+    """`work(i, web, fake)` for i in 0..count-1, from `concurrency` closed loops: each loop takes
+    the next index once its previous one is done (latency, not saturation). Each loop keeps its
+    own HTTP sessions to the app (`web`) and to the fake (`fake`). Results in finishing order."""
+    results: list = []
+    lock = threading.Lock()
+    next_index = iter(range(count))
+
+    def loop() -> None:
+        with requests.Session() as web, requests.Session() as fake:
+            while True:
+                with lock:
+                    i = next(next_index, None)
+                if i is None:
+                    return
+                result = work(i, web, fake)
+                with lock:
+                    results.append(result)
+
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(loop) for _ in range(concurrency)]:
+            future.result()
+    return results
 
 
 # --- the stack -------------------------------------------------------------------------------

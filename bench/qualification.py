@@ -18,9 +18,7 @@ Honours DATABASE_URL and REDIS_URL (see bench/README.md). Goal: p99 < 1000 ms, l
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -30,7 +28,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
-    LINES, Stack, Webhooks, caller_number, machine_info, new_call_sid, run_benchmark, summary, write_result,
+    LINES, Stack, Webhooks, caller_number, closed_loops, machine_info, new_call_sid, run_benchmark, summary, write_result,
 )
 
 GOAL_P99_MS = 1000.0
@@ -62,15 +60,6 @@ CONVERSATIONS = [
 
 def run_conversations(stack: Stack, *, conversations: int, concurrency: int, text_timeout: float) -> list[dict]:
     hooks = Webhooks(stack.base_url)
-    local = threading.local()
-    results: list[dict] = []
-    lock = threading.Lock()
-    next_index = iter(range(conversations))
-
-    def sessions():
-        if not hasattr(local, "web"):
-            local.web, local.fake = requests.Session(), requests.Session()
-        return local.web, local.fake
 
     def wait_text(fake: requests.Session, caller: str, nth: int) -> dict | None:
         found = fake.get(
@@ -78,8 +67,7 @@ def run_conversations(stack: Stack, *, conversations: int, concurrency: int, tex
         )
         return found.json().get("message") if found.status_code == 200 else None
 
-    def conversation(i: int) -> list[dict]:
-        web, fake = sessions()
+    def conversation(i: int, web: requests.Session, fake: requests.Session) -> list[dict]:
         caller, line, sid = caller_number(i), LINES[i % len(LINES)], new_call_sid()
         url, body, headers = hooks.incoming(call_sid=sid, caller=caller, line=line)
         web.post(url, data=body, headers=headers, timeout=15)
@@ -110,20 +98,7 @@ def run_conversations(stack: Stack, *, conversations: int, concurrency: int, tex
                 break
         return rows
 
-    def loop():
-        while True:
-            with lock:
-                i = next(next_index, None)
-            if i is None:
-                return
-            rows = conversation(i)
-            with lock:
-                results.extend(rows)
-
-    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-        for future in [pool.submit(loop) for _ in range(concurrency)]:
-            future.result()
-    return results
+    return [row for rows in closed_loops(conversations, concurrency, conversation) for row in rows]
 
 
 def main() -> int:

@@ -15,9 +15,7 @@ Honours DATABASE_URL and REDIS_URL (see bench/README.md). Goal: p99 < 1000 ms.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
-    LINES, Stack, Webhooks, caller_number, machine_info, new_call_sid, run_benchmark, summary, write_result,
+    LINES, Stack, Webhooks, caller_number, closed_loops, machine_info, new_call_sid, run_benchmark, summary, write_result,
 )
 
 GOAL_P99_MS = 1000.0
@@ -34,18 +32,8 @@ GOAL_P99_MS = 1000.0
 
 def run_calls(stack: Stack, *, calls: int, concurrency: int, text_timeout: float) -> list[dict]:
     hooks = Webhooks(stack.base_url)
-    local = threading.local()
-    results: list[dict] = []
-    lock = threading.Lock()
-    next_index = iter(range(calls))
 
-    def sessions():
-        if not hasattr(local, "web"):
-            local.web, local.fake = requests.Session(), requests.Session()
-        return local.web, local.fake
-
-    def one_call(i: int) -> dict:
-        web, fake = sessions()
+    def one_call(i: int, web: requests.Session, fake: requests.Session) -> dict:
         caller, line, sid = caller_number(i), LINES[i % len(LINES)], new_call_sid()
         url, body, headers = hooks.incoming(call_sid=sid, caller=caller, line=line)
         incoming = web.post(url, data=body, headers=headers, timeout=15)
@@ -63,20 +51,7 @@ def run_calls(stack: Stack, *, calls: int, concurrency: int, text_timeout: float
             "text_body": message["body"] if message else None,
         }
 
-    def loop():
-        while True:
-            with lock:
-                i = next(next_index, None)
-            if i is None:
-                return
-            result = one_call(i)
-            with lock:
-                results.append(result)
-
-    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-        for future in [pool.submit(loop) for _ in range(concurrency)]:
-            future.result()
-    return results
+    return closed_loops(calls, concurrency, one_call)
 
 
 def main() -> int:
