@@ -14,12 +14,11 @@ import logging
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from compliance.gate import Purpose, Verdict, gate_check
-from leads.models import Call, FollowUp, Lead, LeadEvent, Message
-from leads.selectors import texting_policy
+from leads.models import FollowUp, Lead, LeadEvent, Message
+from leads.selectors import human_contact_exists, texting_policy
 from leads.services import lead_lock, lead_call_back_request, lead_event_publish
 
 logger = logging.getLogger(__name__)
@@ -68,11 +67,8 @@ def _overtaken(follow_up: FollowUp) -> str:
         return "the lead has an outcome"
     if lead.messages.filter(direction=Message.Direction.INBOUND, created_at__gt=since).exists():
         return "the caller replied"
-    if lead.messages.filter(sender=Message.Sender.AGENT, to_number="", created_at__gt=since).exists():
-        return "an agent texted them"
-    human_call = Q(direction=Call.Direction.OUTBOUND) | Q(dial_status__in=[Call.DialStatus.COMPLETED, Call.DialStatus.ANSWERED])
-    if lead.calls.filter(human_call, created_at__gt=since).exists():
-        return "they spoke with an agent"
+    if human_contact_exists(lead=lead, since=since):
+        return "an agent reached them"
     return ""
 
 

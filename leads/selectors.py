@@ -92,6 +92,14 @@ def call_ring_plan(*, line: TrackingNumber, from_number: str | None, now: dt.dat
     return RingPlan(agents=agents, missed_reason="" if agents else Call.MissedReason.NOBODY_ON_DUTY)
 
 
+def human_contact_exists(*, lead: Lead, since: dt.datetime | None = None) -> bool:
+    """An agent texted the lead, or spoke with them (a call answered, a call-back placed), after
+    `since` (ever, when None): the moment automatic texts and questions give way to a person."""
+    after = Q(created_at__gt=since) if since else Q()
+    answered = Q(direction=Call.Direction.OUTBOUND) | Q(dial_status__in=[Call.DialStatus.COMPLETED, Call.DialStatus.ANSWERED])
+    return lead.messages.filter(after, sender=Message.Sender.AGENT, to_number="").exists() or lead.calls.filter(after, answered).exists()
+
+
 def leads_due_ids(*, now: dt.datetime, limit: int = 5000) -> list[int]:
     """Leads whose escalation window or claim offer has run out, oldest first: one index range."""
     return list(

@@ -33,7 +33,7 @@ from leads.qualification import (
     detect_language, intent_rating, lead_fields, next_question, question_text, thanks_text,
 )
 from leads.signals import Milestone, lead_milestone
-from leads.selectors import lead_facts, lead_live_groups, text_gate
+from leads.selectors import human_contact_exists, lead_facts, lead_live_groups, text_gate
 from leads.sms import PERMANENT_ERROR_CODES, SmsSendError, get_sms_backend
 from leads.textback import DEFAULTS_BY_LANGUAGE, segment_count, textback_render
 from routing.models import Agent, TrackingNumber
@@ -873,13 +873,6 @@ def _playbook(office) -> Playbook:
         return Playbook(office=office)  # an office nobody configured gets the defaults
 
 
-def _human_has_answered(lead: Lead) -> bool:
-    """An agent texted the lead, or spoke with them (a call answered, a call-back placed)."""
-    return lead.messages.filter(sender=Message.Sender.AGENT, to_number="").exists() or lead.calls.filter(
-        Q(direction=Call.Direction.OUTBOUND) | Q(dial_status__in=_ANSWERED)
-    ).exists()
-
-
 def caller_text_read(*, lead: Lead, line: TrackingNumber, body: str, now: dt.datetime) -> None:
     """What a caller's text (not a keyword, not a possible "stop") tells us, the lead locked: the
     language they write in (and so who should answer them), then the qualification script: start
@@ -952,7 +945,7 @@ def _qualification_start(*, lead: Lead, line: TrackingNumber, body: str, now: dt
     answered_textback = lead.messages.filter(kind=Message.Kind.TEXTBACK).exclude(
         status__in=[Message.Status.QUEUED, Message.Status.CANCELED, Message.Status.FAILED]
     ).exists()
-    if not answered_textback or _human_has_answered(lead):
+    if not answered_textback or human_contact_exists(lead=lead):
         return None
     qualification = Qualification(
         lead=lead, questions=list(playbook.questions), language=lead.language or "en", started_at=now,
@@ -977,7 +970,7 @@ def _language_learn(lead: Lead, line: TrackingNumber, body: str, now: dt.datetim
         return
     lead.language = language
     lead.save(update_fields=["language"])
-    if not _human_has_answered(lead):
+    if not human_contact_exists(lead=lead):
         _route_to_a_speaker(lead, line, now)
 
 
